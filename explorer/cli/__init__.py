@@ -1,0 +1,1 @@
+"""Sub-commands of ``python -m explorer``: one module each, with ``register(subparsers)``."""

@@ -1,0 +1,298 @@
+"""The GPT itself: a config dataclass and one module that covers both checkpoint families.
+
+* The lecture's ``GPTLanguageModel`` ("GPT from scratch"): learned token and position embeddings,
+  an ``nn.Sequential`` of pre-LayerNorm blocks (multi-head causal self-attention, then a ReLU
+  feed-forward of width 4·n_embd), ``ln_f`` and an untied ``lm_head`` Linear with a bias.
+* nanoGPT's ``GPT``: the same skeleton with GELU, optional biases and ``lm_head`` tied to the
+  token embedding.
+
+All heads of a layer are computed together: one ``qkv`` Linear produces queries, keys and values
+of every head in one matmul (nanoGPT's layout: ``[q | k | v]``, each split into heads of
+``head_size`` consecutive channels). The lecture's per-head ``key/query/value`` weights are stacked
+into that layout when a lecture checkpoint is loaded (see ``checkpoints.py``).
+
+``forward(idx, targets, rec)`` takes an optional ``rec`` dict. When it is given, every intermediate
+activation is stored in it under TransformerLens's names (``blocks.0.attn.hook_pattern`` ...), and
+attention is computed explicitly so the pattern can be recorded. Without it, attention runs through
+PyTorch's fused ``scaled_dot_product_attention``. The numbers are the same either way.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+ACTIVATIONS = ("relu", "gelu")
+
+
+@dataclass
+class GPTConfig:
+    """Shape and flavour of a GPT. The defaults are the bundled model's: the lecture architecture at
+    4 layers, 4 heads, 128 dims, 128 positions."""
+
+    vocab_size: int = 65
+    block_size: int = 128
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = True  # biases in LayerNorms, attention output, feed-forward
+    activation: str = "relu"  # "relu" (lecture) | "gelu" (nanoGPT)
+    tie_weights: bool = False  # lm_head.weight is token_embedding_table.weight (nanoGPT)
+    qkv_bias: bool = False  # the lecture's key/query/value have no bias; nanoGPT's c_attn follows `bias`
+    lm_head_bias: bool = True  # the lecture's lm_head has a bias; nanoGPT's never does
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+    @property
+    def head_size(self) -> int:
+        return self.n_embd // self.n_head
+
+    @classmethod
+    def lecture(cls, **overrides) -> "GPTConfig":
+        """The lecture's GPTLanguageModel: ReLU, untied lm_head with bias, no qkv bias."""
+        base = dict(bias=True, activation="relu", tie_weights=False, qkv_bias=False, lm_head_bias=True)
+        base.update(overrides)
+        return cls(**base)
+
+    @classmethod
+    def nanogpt(cls, bias: bool = True, **overrides) -> "GPTConfig":
+        """nanoGPT's GPT: GELU, biases everywhere or nowhere, lm_head tied and without bias."""
+        base = dict(bias=bias, activation="gelu", tie_weights=True, qkv_bias=bias, lm_head_bias=False)
+        base.update(overrides)
+        return cls(**base)
+
+    @property
+    def family(self) -> str:
+        return "nanogpt" if self.activation == "gelu" and self.tie_weights else "lecture"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GPTConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown GPTConfig fields: {sorted(unknown)}")
+        return cls(**data)
+
+
+class LayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm`` with an optional bias (nanoGPT's ``bias=False`` models have none)."""
+
+    def __init__(self, n_embd: int, bias: bool) -> None:
+        super().__init__(n_embd, eps=1e-5, elementwise_affine=True, bias=bias)
+
+    def forward_recorded(self, x: torch.Tensor, rec: dict, name: str) -> torch.Tensor:
+        # TransformerLens: hook_scale = sqrt(var + eps) per token; hook_normalized = the output (after γ, β)
+        var = x.var(dim=-1, unbiased=False, keepdim=True)  # (B, T, 1)
+        rec[name + ".hook_scale"] = torch.sqrt(var + self.eps)
+        out = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        rec[name + ".hook_normalized"] = out
+        return out
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention with every head in one batched matmul."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.n_head = cfg.n_head
+        self.n_embd = cfg.n_embd
+        self.head_size = cfg.head_size
+        self.dropout = cfg.dropout
+        self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.qkv_bias)  # [q | k | v], heads contiguous
+        self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+        self.resid_drop = nn.Dropout(cfg.dropout)
+        self.attn_drop = nn.Dropout(cfg.dropout)
+        mask = torch.tril(torch.ones(cfg.block_size, cfg.block_size, dtype=torch.bool))
+        self.register_buffer("mask", mask, persistent=False)
+
+    def forward(self, x: torch.Tensor, rec: dict | None = None, name: str = "") -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)  # each (B, T, C)
+        q = q.view(B, T, self.n_head, self.head_size).transpose(1, 2)  # (B, H, T, hs)
+        k = k.view(B, T, self.n_head, self.head_size).transpose(1, 2)  # (B, H, T, hs)
+        v = v.view(B, T, self.n_head, self.head_size).transpose(1, 2)  # (B, H, T, hs)
+        if rec is None:
+            y = F.scaled_dot_product_attention(
+                q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
+            )  # (B, H, T, hs)
+        else:
+            scores = (q @ k.transpose(-2, -1)) * self.head_size**-0.5  # (B, H, T, T)
+            scores = scores.masked_fill(~self.mask[:T, :T], float("-inf"))
+            pattern = F.softmax(scores, dim=-1)  # (B, H, T, T)
+            rec[name + ".hook_attn_scores"] = scores
+            rec[name + ".hook_pattern"] = pattern
+            y = self.attn_drop(pattern) @ v  # (B, H, T, hs)
+            rec[name + ".hook_z"] = y.transpose(1, 2)  # (B, T, H, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side, as torch.cat does
+        return self.resid_drop(self.proj(y))
+
+
+class FeedForward(nn.Module):
+    """Linear(C, 4C) → ReLU or GELU → Linear(4C, C) → Dropout, as ``net`` (the lecture's indices 0 and 2)."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        act = nn.ReLU() if cfg.activation == "relu" else nn.GELU()
+        self.net = nn.Sequential(
+            nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias),
+            act,
+            nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias),
+            nn.Dropout(cfg.dropout),
+        )
+
+    def forward(self, x: torch.Tensor, rec: dict | None = None, name: str = "") -> torch.Tensor:
+        if rec is None:
+            return self.net(x)
+        pre = self.net[0](x)  # (B, T, 4C)
+        post = self.net[1](pre)  # (B, T, 4C)
+        rec[name + ".hook_pre"] = pre
+        rec[name + ".hook_post"] = post
+        return self.net[3](self.net[2](post))
+
+
+class Block(nn.Module):
+    """One pre-LayerNorm transformer block: ``x = x + sa(ln1(x)); x = x + ffwd(ln2(x))``."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.ln1 = LayerNorm(cfg.n_embd, cfg.bias)
+        self.sa = CausalSelfAttention(cfg)
+        self.ln2 = LayerNorm(cfg.n_embd, cfg.bias)
+        self.ffwd = FeedForward(cfg)
+
+    def forward(self, x: torch.Tensor, rec: dict | None = None, name: str = "") -> torch.Tensor:
+        if rec is None:  # the plain path, also what nn.Sequential calls
+            x = x + self.sa(self.ln1(x))
+            return x + self.ffwd(self.ln2(x))
+        rec[name + ".hook_resid_pre"] = x
+        attn_out = self.sa(self.ln1.forward_recorded(x, rec, name + ".ln1"), rec, name + ".attn")
+        rec[name + ".hook_attn_out"] = attn_out
+        x = x + attn_out
+        rec[name + ".hook_resid_mid"] = x
+        mlp_out = self.ffwd(self.ln2.forward_recorded(x, rec, name + ".ln2"), rec, name + ".mlp")
+        rec[name + ".hook_mlp_out"] = mlp_out
+        x = x + mlp_out
+        rec[name + ".hook_resid_post"] = x
+        return x
+
+
+class GPT(nn.Module):
+    """The lecture's GPTLanguageModel, generalised to nanoGPT's variant by ``GPTConfig``."""
+
+    def __init__(self, cfg: GPTConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.token_embedding_table = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.position_embedding_table = nn.Embedding(cfg.block_size, cfg.n_embd)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.Sequential(*[Block(cfg) for _ in range(cfg.n_layer)])
+        self.ln_f = LayerNorm(cfg.n_embd, cfg.bias)
+        self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=cfg.lm_head_bias)
+        if cfg.tie_weights:
+            self.lm_head.weight = self.token_embedding_table.weight
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        # as the lecture and nanoGPT do: N(0, 0.02) weights, zero biases
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self) -> int:
+        """Parameters counted once (a tied lm_head is not counted twice)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, rec: dict | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        B, T = idx.shape
+        if T > self.config.block_size:
+            raise ValueError(f"sequence of length {T} exceeds block_size {self.config.block_size}")
+        tok = self.token_embedding_table(idx)  # (B, T, C)
+        pos = self.position_embedding_table(torch.arange(T, device=idx.device))  # (T, C)
+        x = self.drop(tok + pos)  # (B, T, C)
+        if rec is None:
+            x = self.blocks(x)
+            x = self.ln_f(x)
+        else:
+            rec["hook_embed"] = tok
+            rec["hook_pos_embed"] = pos
+            for i, block in enumerate(self.blocks):
+                x = block(x, rec, f"blocks.{i}")
+            x = self.ln_f.forward_recorded(x, rec, "ln_final")
+        logits = self.lm_head(x)  # (B, T, V)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(B * T, -1), targets.view(B * T))
+        return logits, loss
+
+    @torch.no_grad()
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Sample ``max_new_tokens`` ids after ``idx`` (B, T), cropping the context to block_size
+        as the lecture's ``generate`` does."""
+        for _ in range(max_new_tokens):
+            idx_cond = idx[:, -self.config.block_size :]
+            logits, _ = self(idx_cond)
+            probs = sampling_probs(logits[:, -1, :], temperature, top_k, top_p)
+            idx_next = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
+            idx = torch.cat((idx, idx_next), dim=1)
+        return idx
+
+
+def sampling_probs(
+    logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
+) -> torch.Tensor:
+    """softmax(logits / T) restricted to the top-k and/or the nucleus of mass top_p, renormalised."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    logits = logits / temperature
+    if top_k is not None and top_k > 0 and top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1, None]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = F.softmax(logits, dim=-1)
+    if top_p is not None and 0.0 < top_p < 1.0:
+        sorted_p, order = torch.sort(probs, dim=-1, descending=True)
+        before = torch.cumsum(sorted_p, dim=-1) - sorted_p  # mass of strictly more likely tokens
+        sorted_p = sorted_p.masked_fill(before >= top_p, 0.0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+        probs = probs / probs.sum(dim=-1, keepdim=True)
+    return probs
+
+
+def count_params(cfg: GPTConfig) -> int:
+    """Parameter count of a model with this config, without building it."""
+    C, V, L = cfg.n_embd, cfg.vocab_size, cfg.n_layer
+    ln = C * (2 if cfg.bias else 1)
+    attn = 3 * C * C + (3 * C if cfg.qkv_bias else 0) + C * C + (C if cfg.bias else 0)
+    mlp = 2 * 4 * C * C + ((4 * C + C) if cfg.bias else 0)
+    head = (0 if cfg.tie_weights else V * C) + (V if cfg.lm_head_bias else 0)
+    return V * C + cfg.block_size * C + L * (2 * ln + attn + mlp) + ln + head
+
