@@ -5,6 +5,8 @@
 * ``set_selection(sel)``: re-render from the stored trace for a new ``Selection``.
 * ``selectionRequested`` (signal, dict): ask the controller to change the shared selection, e.g.
   ``{"position": 3}`` or ``{"layer": 2, "head": 1}``.
+* ``appendTextRequested`` (signal, str): ask for text to be appended to the prompt (the logits
+  panel's Generate does this one character at a time, so every view animates).
 * ``export_views()``: the figures this panel can export, as ``ExportView`` objects (a name, the
   QWidget or QGraphicsItem to render, and a title describing what is shown).
 * ``export_data()``: the numbers behind the panel, ``{name: table_or_array}``: a ``Table`` for CSV
@@ -15,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWhatsThis, QWidget
 
 from ...core.trace import Trace
 from ..selection import Selection
@@ -41,6 +43,7 @@ class Panel(QWidget):
     """Base class for the analysis panels. Subclasses set ``title`` and ``help_text``."""
 
     selectionRequested = Signal(dict)
+    appendTextRequested = Signal(str)
 
     title: str = "Panel"
     help_text: str = ""
@@ -67,3 +70,30 @@ class Panel(QWidget):
 
     def export_data(self) -> dict[str, Any]:
         return {}
+
+
+class Caption(QWidget):
+    """A one-line caption saying what a view shows, with a "?" button that explains it to learners."""
+
+    def __init__(self, text: str, help_text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        self.label = QLabel(text)
+        self.label.setWordWrap(True)
+        self.label.setToolTip(help_text)
+        self.help_text = help_text
+        self.help_button = QToolButton()
+        self.help_button.setText("?")
+        self.help_button.setToolTip(help_text)
+        self.help_button.setAutoRaise(True)
+        self.help_button.clicked.connect(self._show_help)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.help_button, 0, Qt.AlignmentFlag.AlignRight)
+
+    def set_text(self, text: str) -> None:
+        self.label.setText(text)
+
+    def _show_help(self) -> None:
+        QWhatsThis.showText(self.help_button.mapToGlobal(self.help_button.rect().bottomLeft()),
+                            self.help_text, self.help_button)
