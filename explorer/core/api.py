@@ -42,6 +42,8 @@ class ExplorerModel:
         self.info: dict[str, Any] = dict(info or {})
         self.weights_version = 0
         self._params: dict[str, np.ndarray] | None = None
+        self._params_key: tuple[int, ...] = ()
+        self._param_list = list(module.parameters())
         self._lock = threading.RLock()
 
     # ---- properties -------------------------------------------------------------------------
@@ -68,8 +70,9 @@ class ExplorerModel:
         """One recorded forward pass over ``text``. See ``explorer.core.trace`` for the rules on
         unknown characters, over-long and empty prompts."""
         with self._lock:
-            if self._params is None:
-                self._params = model_params(self.module)
+            key = self._weights_key()
+            if self._params is None or key != self._params_key:
+                self._params, self._params_key = model_params(self.module), key
             return trace_text(self.module, self.tokenizer, text, model_name=self.name,
                               params=self._params, weights_version=self.weights_version)
 
@@ -85,6 +88,12 @@ class ExplorerModel:
             out = self.module.generate(torch.tensor([ids]), n, temperature=temperature, top_k=top_k,
                                        top_p=top_p, generator=gen)
         return self.tokenizer.decode(out[0, len(ids):].tolist())
+
+    def _weights_key(self) -> tuple[int, ...]:
+        # torch bumps a tensor's version counter on every in-place change (optimizer steps,
+        # load_state_dict, p.copy_()), so the cached numpy copies of the weights are refreshed when
+        # a script edits the weights between traces
+        return tuple(p._version for p in self._param_list)
 
     # ---- weights ------------------------------------------------------------------------------
     def state_snapshot(self) -> dict[str, torch.Tensor]:

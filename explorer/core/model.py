@@ -97,11 +97,12 @@ class LayerNorm(nn.LayerNorm):
         super().__init__(n_embd, eps=1e-5, elementwise_affine=True, bias=bias)
 
     def forward_recorded(self, x: torch.Tensor, rec: dict, name: str) -> torch.Tensor:
-        # TransformerLens: hook_scale = sqrt(var + eps) per token; hook_normalized = the output (after γ, β)
-        var = x.var(dim=-1, unbiased=False, keepdim=True)  # (B, T, 1)
-        rec[name + ".hook_scale"] = torch.sqrt(var + self.eps)
-        out = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        rec[name + ".hook_normalized"] = out
+        # TransformerLens: hook_scale = sqrt(var + eps) per token; hook_normalized = the output (after γ, β).
+        # native_layer_norm is the kernel F.layer_norm runs; it also returns 1/sqrt(var + eps), so the
+        # scale costs nothing extra (a separate x.var() would cost more than the LayerNorm itself).
+        out, _, rstd = torch.native_layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        rec[name + ".hook_scale"] = rstd.reciprocal()  # (B, T, 1)
+        rec[name + ".hook_normalized"] = out  # (B, T, C)
         return out
 
 
@@ -118,28 +119,35 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.resid_drop = nn.Dropout(cfg.dropout)
         self.attn_drop = nn.Dropout(cfg.dropout)
-        mask = torch.tril(torch.ones(cfg.block_size, cfg.block_size, dtype=torch.bool))
-        self.register_buffer("mask", mask, persistent=False)
+        # additive causal mask: 0 on and below the diagonal, -inf above it
+        causal = torch.full((cfg.block_size, cfg.block_size), float("-inf")).triu(1)
+        self.register_buffer("causal_bias", causal, persistent=False)  # (block_size, block_size)
 
     def forward(self, x: torch.Tensor, rec: dict | None = None, name: str = "") -> torch.Tensor:
         B, T, C = x.shape
+        H, hs = self.n_head, self.head_size
         q, k, v = self.qkv(x).split(C, dim=2)  # each (B, T, C)
-        q = q.view(B, T, self.n_head, self.head_size).transpose(1, 2)  # (B, H, T, hs)
-        k = k.view(B, T, self.n_head, self.head_size).transpose(1, 2)  # (B, H, T, hs)
-        v = v.view(B, T, self.n_head, self.head_size).transpose(1, 2)  # (B, H, T, hs)
+        q = q.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
+        k = k.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
+        v = v.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
         if rec is None:
             y = F.scaled_dot_product_attention(
                 q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
             )  # (B, H, T, hs)
+            y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side, as torch.cat does
         else:
-            scores = (q @ k.transpose(-2, -1)) * self.head_size**-0.5  # (B, H, T, T)
-            scores = scores.masked_fill(~self.mask[:T, :T], float("-inf"))
+            # scores = q kᵀ · hs^-0.5 with -inf above the diagonal, in one batched matmul (baddbmm adds the
+            # mask and applies the scale inside the GEMM: no extra passes over the (H, T, T) tensor)
+            scores = torch.baddbmm(
+                self.causal_bias[:T, :T], q.reshape(B * H, T, hs), k.reshape(B * H, T, hs).transpose(1, 2),
+                alpha=hs**-0.5,
+            ).view(B, H, T, T)
             pattern = F.softmax(scores, dim=-1)  # (B, H, T, T)
             rec[name + ".hook_attn_scores"] = scores
             rec[name + ".hook_pattern"] = pattern
-            y = self.attn_drop(pattern) @ v  # (B, H, T, hs)
-            rec[name + ".hook_z"] = y.transpose(1, 2)  # (B, T, H, hs)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side, as torch.cat does
+            z = (self.attn_drop(pattern) @ v).transpose(1, 2).contiguous()  # (B, T, H, hs)
+            rec[name + ".hook_z"] = z
+            y = z.view(B, T, C)  # heads side by side, as torch.cat does
         return self.resid_drop(self.proj(y))
 
 

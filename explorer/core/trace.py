@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from .model import GPT, GPTConfig
-from .stats import LayerNormStats
+from .stats import LN_EPS, LayerNormStats
 from .tokenizer import CharTokenizer, display_char
 
 
@@ -148,9 +148,10 @@ class Trace:
 
 
 def model_params(module: GPT) -> dict[str, np.ndarray]:
-    """Read-only numpy copies of the weights the views explain."""
-    names = ["token_embedding_table.weight", "position_embedding_table.weight", "ln_f.weight", "ln_f.bias",
-             "lm_head.weight", "lm_head.bias"]
+    """Read-only numpy copies of the weights the views explain: the embeddings, ``lm_head``, and the
+    gain and bias of every LayerNorm (state-dict names: ``blocks.0.ln1.weight`` ... ``ln_f.bias``)."""
+    names = ["token_embedding_table.weight", "position_embedding_table.weight", "lm_head.weight", "lm_head.bias"]
+    names += [f"{m}.{p}" for m in ln_modules(module.config.n_layer) for p in ("weight", "bias")]
     sd = module.state_dict()
     out = {}
     for n in names:
@@ -160,40 +161,53 @@ def model_params(module: GPT) -> dict[str, np.ndarray]:
     return out
 
 
-def _ln_stats_all(rec: dict, module: GPT, L: int) -> dict[str, LayerNormStats]:
+def ln_modules(n_layer: int) -> list[str]:
+    """The state-dict prefix of each LayerNorm, in the order of ``ln_sites``: blocks.0.ln1, …, ln_f."""
+    return ln_sites(n_layer)[:-1] + ["ln_f"]
+
+
+def _mean_std(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row mean and population std over the last axis, (T, C) → (T,), (T,).
+
+    LayerNorm's own kernel with no affine step and eps = 0 returns exactly these (as mean and
+    1/std) in one fast pass; ``Tensor.var`` is several times slower than the LayerNorm itself on CPU."""
+    _, mean, rstd = torch.native_layer_norm(x, x.shape[-1:], None, None, 0.0)
+    return mean.squeeze(-1), rstd.reciprocal().squeeze(-1)  # a zero-variance row has rstd inf → std 0
+
+
+def _ln_vectors(params: Mapping[str, np.ndarray], prefix: str, C: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gain and bias of one LayerNorm (a LayerNorm without bias reports zeros)."""
+    bias = params.get(prefix + ".bias")
+    return params[prefix + ".weight"], bias if bias is not None else _frozen(np.zeros(C, np.float32))
+
+
+def _ln_stats_all(rec: dict, params: Mapping[str, np.ndarray], cfg: GPTConfig) -> dict[str, LayerNormStats]:
+    L, C = cfg.n_layer, cfg.n_embd
     sites = ln_sites(L)
     ins = torch.stack([rec[ln_site_input(s, L)][0] for s in sites])  # (S, T, C)
     outs = torch.stack([rec[f"{s}.hook_normalized"][0] for s in sites])  # (S, T, C)
-    in_mean, in_std = ins.mean(-1), ins.std(-1, unbiased=False)
-    in_norm = ins.norm(dim=-1)
-    out_mean, out_std = outs.mean(-1), outs.std(-1, unbiased=False)
-    lns = [module.blocks[int(s.split(".")[1])].ln1 if s.endswith("ln1") else
-           module.blocks[int(s.split(".")[1])].ln2 if s.endswith("ln2") else module.ln_f for s in sites]
+    in_mean, in_std = _mean_std(ins)  # (S, T) each
+    out_mean, out_std = _mean_std(outs)  # (S, T) each
+    in_norm = torch.sqrt(C * (in_std * in_std + in_mean * in_mean))  # ‖x‖ = sqrt(C·(σ² + μ²)), (S, T)
+    in_mean, in_std, in_norm, out_mean, out_std = (t.numpy() for t in (in_mean, in_std, in_norm, out_mean, out_std))
     result = {}
-    for j, (site, ln) in enumerate(zip(sites, lns)):
-        C = ln.normalized_shape[0]
-        bias = ln.bias.detach().numpy().copy() if ln.bias is not None else np.zeros(C, np.float32)
+    for j, (site, prefix) in enumerate(zip(sites, ln_modules(L))):
+        gain, bias = _ln_vectors(params, prefix, C)
         result[site] = LayerNormStats(
-            site=site,
-            in_mean=_frozen(in_mean[j].numpy()), in_std=_frozen(in_std[j].numpy()),
-            in_norm=_frozen(in_norm[j].numpy()),
-            out_mean=_frozen(out_mean[j].numpy()), out_std=_frozen(out_std[j].numpy()),
-            gain=_frozen(ln.weight.detach().numpy().copy()), bias=_frozen(bias), eps=ln.eps,
+            site=site, in_mean=_frozen(in_mean[j]), in_std=_frozen(in_std[j]), in_norm=_frozen(in_norm[j]),
+            out_mean=_frozen(out_mean[j]), out_std=_frozen(out_std[j]), gain=gain, bias=bias, eps=LN_EPS,
         )
     return result
 
 
-def _empty_trace_parts(module: GPT) -> dict:
-    cfg = module.config
+def _empty_trace_parts(cfg: GPTConfig, params: Mapping[str, np.ndarray]) -> dict:
     V, L = cfg.vocab_size, cfg.n_layer
     acts = {k: _frozen(np.zeros(s, np.float32)) for k, s in activation_shapes(cfg, 0).items()}
     empty = _frozen(np.zeros(0, np.float32))
     stats = {}
-    for site, ln in zip(ln_sites(L), [m for b in module.blocks for m in (b.ln1, b.ln2)] + [module.ln_f]):
-        C = ln.normalized_shape[0]
-        bias = ln.bias.detach().numpy().copy() if ln.bias is not None else np.zeros(C, np.float32)
-        stats[site] = LayerNormStats(site, empty, empty, empty, empty, empty,
-                                     _frozen(ln.weight.detach().numpy().copy()), _frozen(bias), ln.eps)
+    for site, prefix in zip(ln_sites(L), ln_modules(L)):
+        gain, bias = _ln_vectors(params, prefix, cfg.n_embd)
+        stats[site] = LayerNormStats(site, empty, empty, empty, empty, empty, gain, bias, LN_EPS)
     return dict(
         logits=_frozen(np.zeros((0, V), np.float32)), probs=_frozen(np.zeros((0, V), np.float32)),
         acts=acts, ln_stats=stats, logit_lens=_frozen(np.zeros((L + 1, 0, V), np.float32)),
@@ -206,6 +220,28 @@ def record(module: GPT, ids: torch.Tensor) -> tuple[torch.Tensor, dict[str, torc
     rec: dict[str, torch.Tensor] = {}
     logits, _ = module(ids, rec=rec)
     return logits, rec
+
+
+def _recorded_parts(module: GPT, idx: torch.Tensor, params: Mapping[str, np.ndarray]) -> dict:
+    """One recorded forward pass over ``idx`` (1, T), turned into the read-only arrays of a Trace."""
+    cfg = module.config
+    L, T, V = cfg.n_layer, idx.shape[1], cfg.vocab_size
+    logits, rec = record(module, idx)
+    with torch.inference_mode():
+        # numpy views of the recorded tensors (no copy; hook_z is already contiguous (T, H, hs))
+        acts = {name: _frozen((t if name == "hook_pos_embed" else t[0]).numpy()) for name, t in rec.items()}
+        probs = torch.softmax(logits[0], dim=-1)  # (T, V)
+        # logit lens: lm_head(ln_f(·)) of the embedding output and of every block's output but the last,
+        # whose lens is the model's own logits
+        lens = np.empty((L + 1, T, V), np.float32)
+        resid = torch.stack([rec["blocks.0.hook_resid_pre"][0]] +
+                            [rec[f"blocks.{i}.hook_resid_post"][0] for i in range(L - 1)])  # (L, T, C)
+        lens[:L] = module.lm_head(module.ln_f(resid)).numpy()  # (L, T, V)
+        lens[L] = logits[0].numpy()
+        return dict(
+            logits=_frozen(logits[0].numpy()), probs=_frozen(probs.numpy()), acts=acts,
+            ln_stats=_ln_stats_all(rec, params, cfg), logit_lens=_frozen(lens),
+        )
 
 
 def trace_text(
@@ -228,29 +264,18 @@ def trace_text(
     if cropped:
         ids_list, positions = ids_list[cropped:], positions[cropped:]
     T = len(ids_list)
+    params = dict(params) if params is not None else model_params(module)
     was_training = module.training
-    module.eval()
+    if was_training:  # module.eval() walks every submodule: skip it when there is nothing to change
+        module.eval()
     try:
         if T == 0:
-            parts = _empty_trace_parts(module)
+            parts = _empty_trace_parts(cfg, params)
         else:
-            idx = torch.tensor([ids_list], dtype=torch.long)
-            logits, rec = record(module, idx)
-            with torch.inference_mode():
-                L = cfg.n_layer
-                acts = {}
-                for name, t in rec.items():
-                    acts[name] = _frozen((t if name == "hook_pos_embed" else t[0]).numpy())
-                probs = torch.softmax(logits[0], dim=-1)
-                resid = torch.stack([rec["blocks.0.hook_resid_pre"][0]] +
-                                    [rec[f"blocks.{i}.hook_resid_post"][0] for i in range(L)])  # (L+1, T, C)
-                lens = module.lm_head(module.ln_f(resid))  # (L+1, T, V)
-                parts = dict(
-                    logits=_frozen(logits[0].numpy()), probs=_frozen(probs.numpy()), acts=acts,
-                    ln_stats=_ln_stats_all(rec, module, L), logit_lens=_frozen(lens.numpy()),
-                )
+            parts = _recorded_parts(module, torch.tensor([ids_list], dtype=torch.long), params)
     finally:
-        module.train(was_training)
+        if was_training:
+            module.train()
     return Trace(
         text=text,
         tokens=tuple(tokenizer.vocab[i] for i in ids_list),
@@ -262,7 +287,7 @@ def trace_text(
         acts=MappingProxyType(parts["acts"]),
         ln_stats=MappingProxyType(parts["ln_stats"]),
         logit_lens=parts["logit_lens"],
-        params=MappingProxyType(dict(params) if params is not None else model_params(module)),
+        params=MappingProxyType(params),
         config=cfg,
         vocab=tokenizer.vocab,
         model_name=model_name,

@@ -1,0 +1,81 @@
+"""Start the desktop app: ``python main.py [CHECKPOINT]`` / ``gpt-explorer [CHECKPOINT]``.
+
+The window is shown and painted first, with a visible "loading model…" state; only then does the
+trace worker import torch and load the model in its own thread. Until then nothing heavy has been
+imported (``import explorer`` does not import torch).
+
+Setting ``GPT_EXPLORER_STARTUP_TIMING=1`` prints, on stderr, the wall-clock times (``time.time()``)
+of the first painted window and of the first paint after the first trace, for the start-up
+benchmark; ``=quit`` also quits right after the first trace is painted.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QStyleFactory
+
+from .settings import APP, ORG
+
+
+class StartupProbe(QObject):
+    """Notes the first paint of the window, and the first paint after the first trace."""
+
+    def __init__(self, window, quit_after: bool) -> None:
+        super().__init__(window)
+        self.window = window
+        self.quit_after = quit_after
+        self.first_paint: float | None = None
+        self.first_trace_paint: float | None = None
+        self._traced = False
+        window.controller.traceChanged.connect(self._on_trace)
+        QApplication.instance().installEventFilter(self)
+
+    def _on_trace(self, _trace) -> None:
+        self._traced = True
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.Paint and hasattr(obj, "window") and obj.window() is self.window:
+            if self.first_paint is None:
+                self.first_paint = time.time()
+                print(f"startup first_paint {self.first_paint:.6f}", file=sys.stderr, flush=True)
+            elif self._traced and self.first_trace_paint is None:
+                self.first_trace_paint = time.time()
+                print(f"startup first_trace_paint {self.first_trace_paint:.6f}", file=sys.stderr, flush=True)
+                QApplication.instance().removeEventFilter(self)
+                if self.quit_after:
+                    QTimer.singleShot(0, self.window.close)
+        return False
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setOrganizationName(ORG)
+    app.setApplicationName(APP)
+    app.setApplicationDisplayName(APP)
+    if "fusion" in [k.lower() for k in QStyleFactory.keys()]:
+        app.setStyle("Fusion")
+    return app
+
+
+def main(checkpoint: str | None = None, corpus: str | None = None, meta: str | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("GPT_EXPLORER_LOG", "WARNING").upper(),
+                        format="%(levelname)s %(name)s: %(message)s")
+    app = make_app()
+    from .main_window import MainWindow
+
+    window = MainWindow()
+    timing = os.environ.get("GPT_EXPLORER_STARTUP_TIMING", "")
+    if timing:
+        StartupProbe(window, quit_after=timing == "quit")
+    window.show()
+    app.processEvents()  # paint the window before torch is imported
+    window.controller.warm()
+    window.controller.open_model(checkpoint, corpus=corpus, meta=meta)
+    app.aboutToQuit.connect(window.controller.shutdown)
+    return int(app.exec())

@@ -1,0 +1,485 @@
+"""The main window: the prompt dock, one dock per panel, menus, shortcuts and the status bar.
+
+The window is built and painted before torch is imported: every dock starts with a "Loading…"
+placeholder and gets its panel once the trace worker has loaded the core in the background
+(``Controller.warmedUp``). Docks can be moved, tabbed, floated, closed and re-opened (View menu);
+the layout and geometry are saved with ``QSettings`` and "Reset layout" restores the default.
+"""
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QTabWidget, QWidget)
+
+from . import settings as st
+from .controller import Controller
+from .panels import ANALYSIS_PANELS, PanelSpec, is_available, load_panel_classes
+from .prompt_bar import DEFAULT_PROMPT, PromptBar
+from .selection import EMBED
+from .train_control import TrainingControl
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 3
+CHECKPOINT_FILTER = ("Checkpoints (*.safetensors *.pt *.pth *.bin *.ckpt);;"
+                     "GPT Explorer (*.safetensors);;PyTorch (*.pt *.pth *.bin *.ckpt);;All files (*)")
+ARCH_SPEC = PanelSpec("architecture", "ArchitecturePanel", "Architecture", "dock_architecture",
+                      "The model's parts: click one to select it in every view.")
+TRAIN_SPEC = PanelSpec("training", "TrainingPanel", "Training", "dock_training",
+                       "Train a model and watch it learn (Ctrl+T).")
+
+
+def _placeholder(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)
+    label.setStyleSheet("color: #777; font-size: 13pt; padding: 12px")
+    return label
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, controller: Controller | None = None, *, prompt: str = DEFAULT_PROMPT) -> None:
+        super().__init__()
+        self.controller = controller or Controller(self)
+        self.panels: dict[str, QWidget] = {}  # object name → Panel
+        self.skipped: dict[str, str] = {}  # object name → why the panel is missing
+        self.docks: dict[str, QDockWidget] = {}
+        self.architecture = None
+        self.training_panel = None
+        self._pending_open: tuple | None = None
+        self._startup = True
+        self.setWindowTitle("GPT Explorer")
+        self.setObjectName("MainWindow")
+        self.setAcceptDrops(True)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks
+                            | QMainWindow.DockOption.AllowNestedDocks)
+        self.setTabPosition(Qt.DockWidgetArea.AllDockWidgetAreas, QTabWidget.TabPosition.North)
+
+        self.prompt_bar = PromptBar(text=prompt)
+        self.prompt_dock = self._make_dock("Prompt", "dock_prompt", self.prompt_bar,
+                                           "The prompt and its characters as the model sees them.", closable=False)
+        for spec in (ARCH_SPEC, *ANALYSIS_PANELS, TRAIN_SPEC):
+            self._make_dock(spec.title, spec.object_name, _placeholder("Loading the model…"), spec.tip)
+        self._arrange_default()
+        self.training = TrainingControl(self)
+        self._build_status_bar()
+        self._build_menus()
+        self._default_state = self.saveState(STATE_VERSION)
+        self._restore_settings()
+
+        c = self.controller
+        self.prompt_bar.textChanged.connect(c.set_text)
+        self.prompt_bar.positionClicked.connect(lambda p: c.select(position=p))
+        self.prompt_bar.filesDropped.connect(self._open_dropped)
+        c.warmedUp.connect(self._create_panels)
+        c.modelChanged.connect(self._on_model_changed)
+        c.traceChanged.connect(self._on_trace)
+        c.selectionChanged.connect(self._on_selection)
+        c.loadingChanged.connect(self._on_loading)
+        c.modelLoadFailed.connect(self._on_load_failed)
+        c.traceFailed.connect(lambda msg: self.statusBar().showMessage(f"Trace failed: {msg}", 8000))
+        c.modelSaved.connect(self._on_saved)
+        c.modelSaveFailed.connect(lambda path, problem: self.error(
+            "Could not save the model", f"<b>{html.escape(path)}</b><br><br>{html.escape(problem)}"))
+        c.text = self.prompt_bar.text()
+        self.prompt_bar.set_selection(c.selection)
+        QTimer.singleShot(0, self.prompt_bar.focus_prompt)
+
+    # ---- docks --------------------------------------------------------------------------------
+    def _make_dock(self, title: str, name: str, widget: QWidget, tip: str, closable: bool = True) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        features = QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        if closable:
+            features |= QDockWidget.DockWidgetFeature.DockWidgetClosable
+        dock.setFeatures(features)
+        dock.setWidget(widget)
+        dock.setToolTip(tip)
+        dock.toggleViewAction().setToolTip(f"Show or hide the {title} panel. {tip}")
+        self.docks[name] = dock
+        return dock
+
+    def _arrange_default(self) -> None:
+        """Prompt across the top; architecture (tabbed with training) on the left; attention and
+        logits side by side, embeddings and LayerNorm under them."""
+        d = self.docks
+        for dock in d.values():
+            dock.setFloating(False)
+            dock.show()
+        self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, d["dock_prompt"])
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, d["dock_architecture"])
+        self.tabifyDockWidget(d["dock_architecture"], d["dock_training"])
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["dock_attention"])
+        self.splitDockWidget(d["dock_attention"], d["dock_logits"], Qt.Orientation.Horizontal)
+        self.splitDockWidget(d["dock_attention"], d["dock_embeddings"], Qt.Orientation.Vertical)
+        self.splitDockWidget(d["dock_logits"], d["dock_layernorm"], Qt.Orientation.Vertical)
+        d["dock_architecture"].raise_()
+
+    def _apply_default_sizes(self) -> None:
+        d = self.docks
+        w, h = max(self.width(), 800), max(self.height(), 600)
+        self.resizeDocks([d["dock_prompt"]], [int(h * 0.2)], Qt.Orientation.Vertical)
+        self.resizeDocks([d["dock_architecture"], d["dock_attention"], d["dock_logits"]],
+                         [int(w * 0.26), int(w * 0.37), int(w * 0.37)], Qt.Orientation.Horizontal)
+        self.resizeDocks([d["dock_attention"], d["dock_embeddings"]], [int(h * 0.4), int(h * 0.4)],
+                         Qt.Orientation.Vertical)
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state, STATE_VERSION)
+        self._arrange_default()
+        self._apply_default_sizes()
+
+    def _create_panels(self, _seconds: float = 0.0) -> None:
+        """Build the panels (the core is imported by now) and put them in their docks."""
+        if self.panels:
+            return
+        from .panels.architecture import ArchitecturePanel
+        from .panels.training import TrainingPanel
+
+        classes, self.skipped = load_panel_classes()
+        self.architecture = ArchitecturePanel()
+        self.training_panel = TrainingPanel()
+        built = {ARCH_SPEC.object_name: self.architecture, TRAIN_SPEC.object_name: self.training_panel}
+        for spec in ANALYSIS_PANELS:
+            if spec.object_name in classes:
+                try:
+                    built[spec.object_name] = classes[spec.object_name](parent=None)
+                except Exception as e:  # one broken panel must not take the window down
+                    log.exception("panel %s failed to build", spec.title)
+                    self.skipped[spec.object_name] = f"{type(e).__name__}: {e}"
+        for name, why in self.skipped.items():
+            title = self.docks[name].windowTitle()
+            self.docks[name].setWidget(_placeholder(f"The {title} panel is not available.\n\n{why}"))
+        for name, panel in built.items():
+            self.panels[name] = panel
+            self.docks[name].setWidget(panel)
+            panel.selectionRequested.connect(self._on_selection_requested)
+            panel.appendTextRequested.connect(self.prompt_bar.append_text)
+            panel.set_selection(self.controller.selection)
+        self.training.attach_panel(self.training_panel)
+        if self.controller.model_info is not None:
+            self.architecture.set_architecture(self.controller.model_info.architecture)
+        if self.controller.trace is not None:
+            self._on_trace(self.controller.trace)
+
+    def _on_selection_requested(self, changes: dict) -> None:
+        try:
+            self.controller.select(**changes)
+        except (TypeError, ValueError) as e:
+            log.warning("bad selection request %r: %s", changes, e)
+
+    # ---- status bar ---------------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.setToolTip("Loading…")
+        self.busy.hide()
+        self.status_labels: dict[str, QLabel] = {}
+        tips = {"model": "The loaded model (its file name) and its family.",
+                "params": "Number of learned parameters (a tied lm_head counted once).",
+                "vocab": "Vocabulary size: the characters the model knows.",
+                "block": "block_size: the longest context the model reads.",
+                "selection": "The shared selection every view follows: layer, head, position.",
+                "trace": "Time of the last forward pass over the prompt (in the background thread)."}
+        sb.addWidget(self.busy)
+        for key in ("model", "params", "vocab", "block", "selection", "trace"):
+            label = QLabel("loading model…" if key == "model" else "")
+            label.setObjectName(f"status_{key}")
+            label.setToolTip(tips[key])
+            self.status_labels[key] = label
+            sb.addPermanentWidget(label)
+        self._on_loading(True, "the model")
+
+    def _on_loading(self, busy: bool, what: str) -> None:
+        self.busy.setVisible(busy)
+        if busy:
+            name = Path(what).name if what and "/" in what else what
+            self.statusBar().showMessage(f"Loading {name}…")
+            if self.controller.model_info is None:
+                self.status_labels["model"].setText("loading model…")
+        else:
+            self.statusBar().clearMessage()
+
+    def _on_model_changed(self, info) -> None:
+        cfg = info.config
+        lab = self.status_labels
+        lab["model"].setText(f"<b>{html.escape(info.name)}</b> ({cfg.family})")
+        lab["model"].setToolTip(f"{info.source or 'not saved yet'}\n{cfg.n_layer} layers, {cfg.n_head} heads, "
+                                f"n_embd {cfg.n_embd}")
+        lab["params"].setText(f"{info.n_params:,} params")
+        lab["vocab"].setText(f"vocab {cfg.vocab_size}")
+        lab["block"].setText(f"block {cfg.block_size}")
+        self.setWindowTitle(f"{info.name} — GPT Explorer")
+        self.prompt_bar.set_vocab(info.vocab, cfg.block_size)
+        if self.architecture is not None:
+            self.architecture.set_architecture(info.architecture)
+        if info.source and not info.name.startswith("training:"):
+            st.add_recent_file(info.source)
+            self._refresh_recent()
+        self._startup = False
+        self._update_actions()
+
+    def _on_trace(self, trace) -> None:
+        for name, panel in self.panels.items():
+            try:
+                panel.set_trace(trace)
+            except Exception as e:
+                log.exception("panel %s failed on a trace", name)
+                self.statusBar().showMessage(f"{self.docks[name].windowTitle()} panel: {type(e).__name__}: {e}", 8000)
+        self.status_labels["trace"].setText(f"trace {trace.elapsed_ms:.0f} ms")
+        self._update_selection_label()
+
+    def _on_selection(self, sel) -> None:
+        self.prompt_bar.set_selection(sel)
+        for name, panel in self.panels.items():
+            try:
+                panel.set_selection(sel)
+            except Exception as e:
+                log.exception("panel %s failed on a selection", name)
+                self.statusBar().showMessage(f"{self.docks[name].windowTitle()} panel: {type(e).__name__}: {e}", 8000)
+        self._update_selection_label()
+
+    def _update_selection_label(self) -> None:
+        sel, info, trace = self.controller.selection, self.controller.model_info, self.controller.trace
+        if info is None:
+            return
+        L = info.config.n_layer
+        layer = "embeddings" if sel.layer == EMBED else ("ln_f / lm_head" if sel.layer >= L else f"block {sel.layer}")
+        text = f"{layer} · head {sel.head} · {sel.ln_site}"
+        if trace is not None and trace.T:
+            p = sel.resolved_position(trace.T)
+            text += f" · pos {p} '{trace.display_tokens[p]}'"
+        self.status_labels["selection"].setText(text)
+
+    # ---- menus and shortcuts ------------------------------------------------------------------
+    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "", app_wide: bool = False) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            if app_wide:
+                action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        action.setToolTip(tip or text)
+        action.setStatusTip(tip or text)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        self.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        c = self.controller
+        f = mb.addMenu("&File")
+        self.open_action = self._action(f, "&Open checkpoint…", self.open_dialog, QKeySequence.StandardKey.Open,
+                                        "Open a model: .safetensors (GPT Explorer), the lecture's state_dict "
+                                        "(.pt/.pth) or nanoGPT's ckpt.pt. You can also drop a file on the window.")
+        self.recent_menu = f.addMenu("Open &Recent")
+        self.recent_menu.setToolTipsVisible(True)
+        self._refresh_recent()
+        self.save_action = self._action(f, "&Save model as…", self.save_dialog, QKeySequence.StandardKey.SaveAs,
+                                        "Save the loaded model in GPT Explorer's .safetensors format.")
+        if self.save_action.shortcut().isEmpty():
+            self.save_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        f.addSeparator()
+        self._action(f, "&Quit", self.close, QKeySequence("Ctrl+Q"), "Quit GPT Explorer.")
+
+        t = mb.addMenu("&Train")
+        self.train_action = self._action(t, "&Train…", self.training.new_run, QKeySequence("Ctrl+T"),
+                                         "Train a model on a text file and watch every view learn.")
+        self.pause_action = self._action(t, "&Pause / resume", self.training.toggle_pause,
+                                         QKeySequence("Ctrl+Shift+P"), "Pause or resume the running training.")
+        self.stop_action = self._action(t, "&Stop training", lambda: self.training.stop(save=True),
+                                        QKeySequence("Ctrl+Shift+X"), "Stop after the current step and save.")
+        self.save_now_action = self._action(t, "Save checkpoint &now", self.training.save_now,
+                                            QKeySequence("Ctrl+Shift+N"), "Write a checkpoint of the training run now.")
+
+        n = mb.addMenu("&Navigate")
+        nav = [("Focus the &prompt", self.prompt_bar.focus_prompt, "Ctrl+L", "Put the cursor in the prompt."),
+               ("&Next layer", lambda: c.step_layer(+1), "Alt+Down", "Select the next layer (embeddings → blocks → lm_head)."),
+               ("P&revious layer", lambda: c.step_layer(-1), "Alt+Up", "Select the previous layer."),
+               ("Next &head", lambda: c.step_head(+1), "Alt+Right", "Select the next attention head."),
+               ("Previous h&ead", lambda: c.step_head(-1), "Alt+Left", "Select the previous attention head."),
+               ("Next p&osition", lambda: c.step_position(+1), "Alt+Shift+Right", "Select the next token position."),
+               ("Previous po&sition", lambda: c.step_position(-1), "Alt+Shift+Left", "Select the previous token position."),
+               ("&Last position", lambda: c.select(position=None), "Alt+End",
+                "Follow the last character of the prompt (the default).")]
+        for text, slot, key, tip in nav:
+            self._action(n, text, slot, key, tip, app_wide=True)
+
+        v = mb.addMenu("&View")
+        for k, dock in enumerate(self.docks.values()):
+            action = dock.toggleViewAction()
+            if k < 9:
+                action.setShortcut(QKeySequence(f"Alt+{k + 1}"))
+            v.addAction(action)
+            self.addAction(action)
+        v.addSeparator()
+        self._action(v, "&Reset layout", self.reset_layout, None, "Put every panel back in its default place.")
+
+        h = mb.addMenu("&Help")
+        self._action(h, "&Keyboard shortcuts", self.show_shortcuts, QKeySequence("F1"), "List every keyboard shortcut.")
+        self._action(h, "&About GPT Explorer", self.show_about, None, "Version and what this app is.")
+        self._update_actions()
+
+    def shortcut_table(self) -> list[tuple[str, str]]:
+        rows = []
+        for action in self.actions():
+            key = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            if key:
+                rows.append((key, action.text().replace("&", "")))
+        return rows
+
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td><b>{html.escape(k)}</b>&nbsp;&nbsp;</td><td>{html.escape(t)}</td></tr>"
+                       for k, t in self.shortcut_table())
+        QMessageBox.information(self, "Keyboard shortcuts", f"<table>{rows}</table>")
+
+    def show_about(self) -> None:
+        from .. import __version__
+
+        QMessageBox.about(self, "About GPT Explorer",
+                          f"<b>GPT Explorer {__version__}</b><br>See how a small character-level GPT works: "
+                          "embeddings, LayerNorm, attention and logits, live as you type.")
+
+    def _update_actions(self) -> None:
+        training = self.training.running
+        has_model = self.controller.model_info is not None
+        for a in (self.open_action, self.recent_menu.menuAction()):
+            a.setEnabled(not training)
+        self.open_action.setToolTip("Stop training first to open another model." if training else
+                                    "Open a model (.safetensors, lecture .pt, nanoGPT ckpt.pt).")
+        self.save_action.setEnabled(has_model)
+        self.train_action.setEnabled(not training)
+        for a in (self.pause_action, self.stop_action, self.save_now_action):
+            a.setEnabled(training)
+
+    # ---- open / save --------------------------------------------------------------------------
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        files = st.recent_files()
+        for path in files:
+            a = self.recent_menu.addAction(Path(path).name)
+            a.setToolTip(path)
+            a.triggered.connect(lambda _=False, p=path: self.open_path(p))
+        if files:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", lambda: (st.clear_recent_files(), self._refresh_recent()))
+        self.recent_menu.setEnabled(bool(files) and not self.training.running)
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", st.last_dir("open"), CHECKPOINT_FILTER)
+        if path:
+            st.set_last_dir("open", path)
+            self.open_path(path)
+
+    def open_path(self, path: str, corpus: str | None = None, meta: str | None = None) -> None:
+        if self.training.running:
+            self.error("Training is running", "Stop the training run before opening another model.")
+            return
+        self.controller.open_model(str(path), corpus=corpus, meta=meta)
+
+    def open_path_after_training(self, path: str) -> None:
+        """The finished run's checkpoint becomes the loaded model."""
+        self.controller.open_model(str(path))
+
+    def _open_dropped(self, files: list) -> None:
+        if files:
+            self.open_path(files[0])
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.open_path(files[0])
+
+    def _on_load_failed(self, failure) -> None:
+        req = failure.request
+        name = Path(failure.path).name
+        if failure.needs in ("corpus", "meta") and req.path is not None:
+            what = ("the text it was trained on (its vocabulary is the set of characters in that text)"
+                    if failure.needs == "corpus" else "nanoGPT's meta.pkl (its vocabulary)")
+            QMessageBox.information(self, f"{name} needs its vocabulary",
+                                    f"<b>{html.escape(failure.path)}</b><br><br>{html.escape(failure.problem)}"
+                                    f"<br><br>Choose {what}.")
+            filt = "Text files (*.txt);;All files (*)" if failure.needs == "corpus" else "meta.pkl (*.pkl);;All files (*)"
+            extra, _ = QFileDialog.getOpenFileName(self, f"Vocabulary for {name}", str(Path(failure.path).parent), filt)
+            if extra:
+                kw = {"corpus": extra, "meta": req.meta} if failure.needs == "corpus" else {"corpus": req.corpus, "meta": extra}
+                self.controller.open_model(req.path, **kw)
+            return
+        keep = ("The previous model stays loaded." if self.controller.model_info is not None else
+                "No model is loaded: open a checkpoint (Ctrl+O) or train one (Ctrl+T).")
+        if req.path is None and self._startup:  # no bundled model: say so without a modal dialog
+            self.status_labels["model"].setText("no model loaded")
+            for name_, dock in self.docks.items():
+                if name_ not in ("dock_prompt",) and name_ not in self.panels:
+                    dock.setWidget(_placeholder("No model is loaded.\nOpen a checkpoint (Ctrl+O) or train one (Ctrl+T)."))
+            self.statusBar().showMessage(f"{failure.problem}", 0)
+            return
+        self.error(f"Could not open {name}",
+                   f"<b>{html.escape(failure.path)}</b><br><br>{html.escape(failure.problem)}<br><br>{keep}")
+
+    def save_dialog(self) -> None:
+        info = self.controller.model_info
+        if info is None:
+            return
+        start = str(Path(st.last_dir("save")) / (Path(info.name.replace("training: ", "")).stem + ".safetensors"))
+        path, _ = QFileDialog.getSaveFileName(self, "Save model as", start, "GPT Explorer model (*.safetensors)")
+        if path:
+            if not path.endswith(".safetensors"):
+                path += ".safetensors"
+            st.set_last_dir("save", path)
+            self.controller.save_model(path)
+
+    def _on_saved(self, path: str) -> None:
+        st.add_recent_file(path)
+        self._refresh_recent()
+        self.statusBar().showMessage(f"Saved {path}", 6000)
+
+    def error(self, title: str, text: str) -> None:
+        QMessageBox.critical(self, title, text)
+
+    # ---- settings and closing -----------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        s = st.settings()
+        geometry = s.value("window/geometry")
+        restored = isinstance(geometry, QByteArray) and not geometry.isEmpty() and self.restoreGeometry(geometry)
+        if not restored:
+            self.fit_to_screen()
+        self._apply_default_sizes()
+        state = s.value("window/state")
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state, STATE_VERSION)
+
+    def fit_to_screen(self, fraction: float = 0.9) -> None:
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            self.resize(1400, 900)
+            return
+        avail = screen.availableGeometry()
+        w, h = int(avail.width() * fraction), int(avail.height() * fraction)
+        self.setGeometry(avail.x() + (avail.width() - w) // 2, avail.y() + (avail.height() - h) // 2, w, h)
+
+    def save_settings(self) -> None:
+        s = st.settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState(STATE_VERSION))
+        s.sync()
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        if not self.training.confirm_close():
+            event.ignore()
+            return
+        self.save_settings()
+        self.controller.shutdown()
+        event.accept()
