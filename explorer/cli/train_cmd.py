@@ -70,7 +70,21 @@ def register(sub) -> None:
                    help="steps between log lines when the output is not a terminal")
     g.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for PyTorch")
     g.add_argument("--no-progress", action="store_true", help="no progress bar: log lines only")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, _parser=p)
+
+
+def command_line(args) -> str:
+    """The command that reproduces this run: every option that differs from its default."""
+    parts = ["python", "-m", "explorer", "train"]
+    for action in args._parser._actions:
+        if not action.option_strings or action.dest in ("help", "threads"):
+            continue
+        value = getattr(args, action.dest, None)
+        if value is None or value == action.default:
+            continue
+        flag = action.option_strings[-1]
+        parts += [flag] if value is True else [flag, str(value)]
+    return " ".join(shlex.quote(x) for x in parts)
 
 
 def _fmt_time(seconds: float | None) -> str:
@@ -130,8 +144,7 @@ def run(args) -> int:
     from ..core.training import Trainer, TrainingDiverged, preset
 
     torch.set_num_threads(max(1, args.threads))
-    command = "python -m explorer train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
-        if len(sys.argv) > 1 and sys.argv[1] == "train" else "python -m explorer " + " ".join(sys.argv[1:])
+    command = command_line(args)
     out = sys.stdout
     progress = Progress(sys.stderr, sys.stderr.isatty() and not args.no_progress, args.log_interval)
 

@@ -108,7 +108,7 @@ def _head_node(sa: nn.Module, path: str, block: int, h: int, ctx: dict) -> dict[
         f"In this code all heads are computed in one matmul, so the head's weights are slices of "
         f"qkv.weight; in the lecture's code they are Head {h}'s key, query and value Linear layers. "
         f"Clicking selects this head in every view.")
-    return {"path": f"{path}.heads.{h}", "name": f"head {h}", "cls": "Head (slice of qkv)",
+    return {"path": f"{path}.heads.{h}", "name": f"head {h}", "cls": "Head",
             "tensors": tensors, "n_params": n, "children": [],
             "io": f"(B, T, {C}) → (B, T, {hs})", "select": {"layer": block, "head": h}, "explain": explain}
 

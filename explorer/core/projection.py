@@ -195,7 +195,14 @@ class CosineIndex:
     def _top(sims: np.ndarray, k: int) -> list[tuple[int, float]]:
         N = sims.shape[0]
         k = max(0, min(k, int(np.isfinite(sims).sum())))
-        order = np.lexsort((np.arange(N), -sims))[:k]
+        if k == 0:
+            return []
+        if N > 4 * k + 64:  # big tables: a partial sort, then order the few candidates (ties: lower id)
+            kth = np.partition(-sims, k - 1)[k - 1]
+            cand = np.flatnonzero(-sims <= kth)
+            order = cand[np.lexsort((cand, -sims[cand]))][:k]
+        else:
+            order = np.lexsort((np.arange(N), -sims))[:k]
         return [(int(j), float(sims[j])) for j in order]
 
 
@@ -297,6 +304,7 @@ class TsneWorker:
         self.n_threads = n_threads or default_threads()
         self.jobs_started = 0
         self._lock = threading.Lock()
+        self._spawn_lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._thread: threading.Thread | None = None
         self._job = 0
@@ -401,7 +409,7 @@ class TsneWorker:
         finally:
             err.close()
         with self._lock:
-            if job in self._cancelled:
+            if job in self._cancelled or self._closed:
                 _kill(proc)
                 return None
             self._proc = proc
@@ -435,18 +443,37 @@ class TsneWorker:
             if final is not None:
                 self._emit(final)
 
+    def _ensure_process(self, job: int) -> subprocess.Popen | None:
+        """The live child, started (and waited for until it has loaded scikit-learn) if needed.
+        None when it was cancelled or died on the way."""
+        with self._spawn_lock:
+            with self._lock:
+                proc = self._proc if self._proc is not None and self._proc.poll() is None else None
+            if proc is None:
+                if job:
+                    self._emit(TsneEvent(job, "progress", -1, 0,
+                                         "starting the t-SNE worker (loading scikit-learn)…"))
+                proc = self._start_process(job)
+                if proc is None:
+                    return None
+                if not proc.stdout.readline():
+                    return None
+            return proc
+
+    def prewarm(self) -> None:
+        """Start the child now, in the background, so the first t-SNE only pays for the maths."""
+        with self._lock:
+            if self._closed or self._busy or (self._proc is not None and self._proc.poll() is None):
+                return
+        threading.Thread(target=self._ensure_process, args=(0,), daemon=True, name="tsne-prewarm").start()
+
     def _run_inner(self, job: int, X: np.ndarray, params: dict, t0: float) -> TsneEvent | None:
         total = params["max_iter"]
-        with self._lock:
-            proc = self._proc if self._proc is not None and self._proc.poll() is None else None
+        proc = self._ensure_process(job)
         if proc is None:
-            self._emit(TsneEvent(job, "progress", 0, total, "starting the t-SNE worker (loading scikit-learn)…"))
-            proc = self._start_process(job)
-            if proc is None:
-                return None
-            line = proc.stdout.readline()
-            if not line:
-                return None if job in self._cancelled else self._died(job, proc)
+            return None if job in self._cancelled else TsneEvent(
+                job, "error", message="the t-SNE worker could not start" +
+                (f": {self._stderr_tail()}" if self._stderr_tail() else ""))
         in_path = os.path.join(self._tmp, f"in-{job}.npy")
         out_path = os.path.join(self._tmp, f"out-{job}.npy")
         np.save(in_path, X)
@@ -538,6 +565,10 @@ def _send(out, msg: dict) -> None:
 def _serve() -> None:
     """The child process's loop: one JSON request per stdin line; events as JSON lines on stdout."""
     out = sys.stdout
+    try:
+        os.nice(5)  # the GUI and the forward passes come first
+    except (AttributeError, OSError):
+        pass
     import sklearn.manifold  # noqa: F401  (pay the import before saying ready)
 
     _send(out, dict(job=0, event="ready"))

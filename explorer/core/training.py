@@ -262,7 +262,8 @@ class Trainer:
         self.out = Path(out) if out is not None else None
         self.optimizer = make_optimizer(self.module, self.config)
         self.batch_gen = torch.Generator().manual_seed(self.config.seed)
-        torch.manual_seed(self.config.seed)  # dropout masks
+        torch.manual_seed(self.config.seed)
+        self.dropout_rng = torch.get_rng_state()  # dropout masks: swapped into torch's generator while running
         self.step = 0
         self.best_val_loss: float | None = None
         self.last_eval: dict[str, float] | None = None
@@ -274,6 +275,7 @@ class Trainer:
         self._running.set()
         self._snapshot_wanted = threading.Event()
         self._lock = threading.Lock()  # held while the weights change
+        self._in_run = False
 
     # ---- resuming -------------------------------------------------------------------------------
     @classmethod
@@ -314,7 +316,7 @@ class Trainer:
         trainer.info_base.update(dict(info or {}))
         restore_optimizer(trainer.optimizer, tensors, train["optimizer"])
         trainer.batch_gen.set_state(tensors[f"{OPTIM_PREFIX}rng.batch"].clone())
-        torch.set_rng_state(tensors[f"{OPTIM_PREFIX}rng.torch"].clone())
+        trainer.dropout_rng = tensors[f"{OPTIM_PREFIX}rng.torch"].clone()
         trainer.step = int(train["step"])
         trainer.best_val_loss = train.get("best_val_loss")
         trainer.last_eval = train.get("last_eval")
@@ -353,10 +355,22 @@ class Trainer:
             raise_on_divergence: bool = False) -> TrainResult:
         """Train until ``max_iters``, a stop request or divergence. Evaluates (and saves, when ``out``
         is set) every ``eval_interval`` steps and at the end."""
-        cfg = self.config
+        if self._in_run:
+            raise RuntimeError("this trainer is already running")
         emit = callback or (lambda event: None)
-        B, T = cfg.batch_size, self.module.config.block_size
         self._stop.clear()
+        self._in_run = True
+        torch.set_rng_state(self.dropout_rng)
+        try:
+            return self._loop(emit, raise_on_divergence)
+        finally:
+            self.dropout_rng = torch.get_rng_state()
+            self._in_run = False
+            self.module.train(False)
+
+    def _loop(self, emit: Callable[[TrainEvent], None], raise_on_divergence: bool = False) -> TrainResult:
+        cfg = self.config
+        B, T = cfg.batch_size, self.module.config.block_size
         t_start = time.perf_counter()
         time_before = self.train_time_s
         step_times: list[float] = []
@@ -525,7 +539,7 @@ class Trainer:
                 return _readable(save_native(path, self.module, self.vocab, info=info))
             tensors, opt_meta = optimizer_tensors(self.optimizer)
             tensors[f"{OPTIM_PREFIX}rng.batch"] = self.batch_gen.get_state()
-            tensors[f"{OPTIM_PREFIX}rng.torch"] = torch.get_rng_state()
+            tensors[f"{OPTIM_PREFIX}rng.torch"] = torch.get_rng_state() if self._in_run else self.dropout_rng
             train = {"step": self.step, "best_val_loss": self.best_val_loss, "last_eval": self.last_eval,
                      "config": self.config.to_dict(), "optimizer": opt_meta, "history": self.history,
                      "train_time_s": self.train_time_s, "corpus_name": self.corpus.name,

@@ -51,7 +51,27 @@ class StartupProbe(QObject):
         return False
 
 
+def guard_pyside_none_refcount() -> bool:
+    """PySide6 6.12.0 returns ``None`` from void Qt calls without taking a reference. From Python
+    3.12 ``None`` is immortal and nothing happens; before that, every call lowers ``None``'s
+    reference count and the process dies ("deallocating None") after a few thousand calls.
+    pyproject.toml excludes that release; if it is installed anyway, give ``None`` enough
+    references that it can never reach zero. Returns whether the guard was applied."""
+    import ctypes
+
+    import PySide6
+
+    if sys.version_info >= (3, 12) or not PySide6.__version__.startswith("6.12.0"):
+        return False
+    logging.getLogger(__name__).warning(
+        "PySide6 %s leaks references to None on Python %d.%d; install PySide6-Essentials 6.11.3 "
+        "(pip install 'PySide6-Essentials!=6.12.0')", PySide6.__version__, *sys.version_info[:2])
+    ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
+    return True
+
+
 def make_app(argv: list[str] | None = None) -> QApplication:
+    guard_pyside_none_refcount()
     app = QApplication.instance()
     if app is None:
         app = QApplication(argv if argv is not None else sys.argv[:1])

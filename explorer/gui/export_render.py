@@ -25,19 +25,22 @@ widget's logical DPI), so fonts keep the size they have on screen.
 """
 from __future__ import annotations
 
+import base64
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import (QBuffer, QByteArray, QCoreApplication, QEvent, QIODevice, QMarginsF, QPoint,
                             QRect, QRectF, QSize, QSizeF, Qt)
-from PySide6.QtGui import (QColor, QFont, QFontMetrics, QGuiApplication, QImage, QPageLayout, QPageSize,
-                           QPainter, QPdfWriter)
+from PySide6.QtGui import (QAbstractTextDocumentLayout, QColor, QFont, QFontMetrics, QGuiApplication, QImage,
+                           QPageLayout, QPageSize, QPainter, QPalette, QPdfWriter, QTextDocument)
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QGraphicsItem, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QTextEdit, QWidget
 
 from ..core.tokenizer import display_char
 from . import theme
-from .export_style import export_look, graphics_views, luminance, view_background
+from .export_style import export_look, graphics_views, light_palette, luminance, view_background
 from .selection import EMBED, Selection
 
 SCALES = (1.0, 2.0, 4.0)
@@ -45,6 +48,9 @@ DEFAULT_SCALE = 2.0
 MAX_PIXELS = 16384  # largest PNG side we write (QImage and most viewers cope with this)
 PROMPT_LIMIT = 60  # visible characters of the prompt in a header before it is shortened
 HEADER_PAD = 8
+TITLE_LINES, SUBTITLE_LINES = 3, 2  # a narrow figure wraps its header onto at most this many lines
+TEXT_MIN_WIDTH = 480  # a text view narrower than this is re-flowed to this width in its figure
+TEXT_PAD = 6
 FIGURE_FORMATS = ("png", "svg", "pdf")
 
 
@@ -201,10 +207,45 @@ class Figure:
     background: QColor
     foreground: QColor
     light: bool
+    title_lines: list[str] = field(default_factory=list)
+    subtitle_lines: list[str] = field(default_factory=list)
+    document: QTextDocument | None = None  # a text view is drawn from its whole document
 
     @property
     def size(self) -> QSize:
         return QSize(self.width, self.header + self.body)
+
+
+def _wrap(text: str, fm: QFontMetrics, width: int, max_lines: int) -> list[str]:
+    """``text`` broken into lines at most ``width`` wide (words kept whole where possible); the
+    last allowed line is elided."""
+    lines: list[str] = []
+    rest = text.strip()
+    while rest and len(lines) < max_lines:
+        if fm.horizontalAdvance(rest) <= width or len(lines) == max_lines - 1:
+            lines.append(fm.elidedText(rest, Qt.TextElideMode.ElideRight, width))
+            break
+        cut = len(rest)
+        while cut > 1 and fm.horizontalAdvance(rest[:cut]) > width:
+            cut -= 1
+        space = rest.rfind(" ", 0, cut + 1)
+        if space > cut // 3:
+            cut = space
+        lines.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    return lines
+
+
+def _text_document(root: QTextEdit) -> QTextDocument:
+    """The text view's document laid out for the figure: all of it (no scroll bars), re-flowed to
+    ``TEXT_MIN_WIDTH`` when the view is narrower."""
+    doc = root.document()
+    width = root.viewport().width()
+    if width < TEXT_MIN_WIDTH:
+        doc = doc.clone()  # owned by the Figure, so the view's own layout is left alone
+        doc.setDefaultFont(root.document().defaultFont())
+        doc.setTextWidth(TEXT_MIN_WIDTH)
+    return doc
 
 
 def layout_figure(view, context: FigureContext | None = None, *, keep_theme: bool = False) -> Figure:
@@ -215,42 +256,66 @@ def layout_figure(view, context: FigureContext | None = None, *, keep_theme: boo
     ctx = context or FigureContext()
     size = _root_size(view.widget)
     dpi = _dpi(view.widget)
+    document = None
+    if isinstance(view.widget, QTextEdit):
+        document = _text_document(view.widget)
+        size = QSize(max(size.width(), math.ceil(document.textWidth()) + 2 * TEXT_PAD),
+                     math.ceil(document.size().height()) + 2 * TEXT_PAD)
     title_font, sub_font = _fonts()
-    header = HEADER_PAD + _metrics(title_font, dpi).height()
-    if ctx.subtitle():
-        header += 2 + _metrics(sub_font, dpi).height()
+    tm, sm = _metrics(title_font, dpi), _metrics(sub_font, dpi)
+    text_w = size.width() - 2 * (HEADER_PAD + 2)
+    titles = _wrap(view.title or view.name, tm, text_w, TITLE_LINES)
+    subtitles = _wrap(ctx.subtitle(), sm, text_w, SUBTITLE_LINES) if ctx.subtitle() else []
+    header = HEADER_PAD + len(titles) * tm.height()
+    if subtitles:
+        header += 2 + len(subtitles) * sm.height()
     header += HEADER_PAD
     if keep_theme:
         bg = view_background(view.widget)
         fg = QColor(theme.DARK.foreground if luminance(bg) < 0.5 else theme.LIGHT.foreground)
     else:
         bg, fg = QColor(theme.LIGHT.background), QColor(theme.LIGHT.foreground)
-    return Figure(view, ctx, size.width(), header, size.height(), dpi, bg, fg, not keep_theme)
+    return Figure(view, ctx, size.width(), header, size.height(), dpi, bg, fg, not keep_theme,
+                  titles, subtitles, document)
 
 
 def _paint_header(p: QPainter, fig: Figure) -> None:
     title_font, sub_font = _fonts()
     x, w = HEADER_PAD + 2, fig.width - 2 * (HEADER_PAD + 2)
+    flags = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
     p.setFont(title_font)
     p.setPen(fig.foreground)
     fm = QFontMetrics(p.font(), p.device())
     y = HEADER_PAD
-    title = fm.elidedText(fig.view.title or fig.view.name, Qt.TextElideMode.ElideRight, w)
-    p.drawText(QRect(x, y, w, fm.height()), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
-    y += fm.height() + 2
-    subtitle = fig.context.subtitle()
-    if subtitle:
+    for line in fig.title_lines:
+        p.drawText(QRect(x, y, w, fm.height()), flags, line)
+        y += fm.height()
+    if fig.subtitle_lines:
+        y += 2
         p.setFont(sub_font)
         muted = QColor(fig.foreground)
         muted.setAlphaF(0.8)
         p.setPen(muted)
         fm = QFontMetrics(p.font(), p.device())
-        text = fm.elidedText(subtitle, Qt.TextElideMode.ElideMiddle, w)
-        p.drawText(QRect(x, y, w, fm.height()), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+        for line in fig.subtitle_lines:
+            p.drawText(QRect(x, y, w, fm.height()), flags, line)
+            y += fm.height()
     rule = QColor(fig.foreground)
     rule.setAlphaF(0.25)
     p.setPen(rule)
     p.drawLine(x, fig.header - 2, x + w, fig.header - 2)
+
+
+def _paint_document(p: QPainter, fig: Figure) -> None:
+    root = fig.view.widget
+    pal = light_palette() if fig.light else QPalette(root.palette())
+    p.fillRect(QRect(0, fig.header, fig.width, fig.body), pal.color(QPalette.ColorRole.Base))
+    ctx = QAbstractTextDocumentLayout.PaintContext()
+    ctx.palette = pal
+    p.save()
+    p.translate(TEXT_PAD, fig.header + TEXT_PAD)
+    fig.document.documentLayout().draw(p, ctx)
+    p.restore()
 
 
 def paint_figure(p: QPainter, fig: Figure, *, line_scale: float = 1.0) -> None:
@@ -261,6 +326,9 @@ def paint_figure(p: QPainter, fig: Figure, *, line_scale: float = 1.0) -> None:
     p.fillRect(QRect(QPoint(0, 0), fig.size), fig.background)
     _paint_header(p, fig)
     root = fig.view.widget
+    if fig.document is not None:
+        _paint_document(p, fig)
+        return
     with export_look(root, light=fig.light, line_scale=line_scale):
         if isinstance(root, QGraphicsItem):
             scene = root.scene()
@@ -357,7 +425,29 @@ def render_svg(view, context: FigureContext | None = None, *, keep_theme: bool =
         p.end()
     del p, gen
     buf.close()
-    return bytes(data)
+    return sharpen_svg_images(bytes(data))
+
+
+_SVG_PNG = re.compile(rb'(xlink:href="data:image/png;base64,)([A-Za-z0-9+/=\s]+)(")')
+SHARP_SIDE = 512  # small embedded images are enlarged to at least this many pixels on a side
+
+
+def sharpen_svg_images(svg: bytes) -> bytes:
+    """Enlarge small embedded images (heatmaps are one pixel per cell) with nearest-neighbour
+    sampling. The image keeps its place and size in the drawing; only its pixel data is finer, so
+    viewers that smooth images (most of them ignore ``image-rendering``) still show sharp cells."""
+    def enlarge(m: re.Match) -> bytes:
+        img = QImage.fromData(base64.b64decode(m.group(2)), "PNG")
+        if img.isNull():
+            return m.group(0)
+        side = max(img.width(), img.height())
+        k = -(-SHARP_SIDE // side)  # ceil
+        if k <= 1 or img.width() * img.height() * k * k > 4_000_000:
+            return m.group(0)
+        big = img.scaled(img.width() * k, img.height() * k, Qt.AspectRatioMode.IgnoreAspectRatio,
+                         Qt.TransformationMode.FastTransformation)
+        return m.group(1) + base64.b64encode(png_bytes(big)) + m.group(3)
+    return _SVG_PNG.sub(enlarge, svg)
 
 
 def render_pdf(view, context: FigureContext | None = None, *, keep_theme: bool = False) -> bytes:

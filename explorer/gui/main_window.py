@@ -14,7 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QTabWidget, QWidget)
+                               QProgressBar, QScrollArea, QTabWidget, QWidget)
 
 from . import settings as st
 from .controller import Controller
@@ -32,6 +32,17 @@ ARCH_SPEC = PanelSpec("architecture", "ArchitecturePanel", "Architecture", "dock
                       "The model's parts: click one to select it in every view.")
 TRAIN_SPEC = PanelSpec("training", "TrainingPanel", "Training", "dock_training",
                        "Train a model and watch it learn (Ctrl+T).")
+
+
+def _scrolled(widget: QWidget) -> QScrollArea:
+    """A panel in a scroll area, so its minimum size never forces the window past the screen: a
+    dock made smaller than the panel wants gets scroll bars instead."""
+    area = QScrollArea()
+    area.setObjectName(f"scroll_{widget.objectName() or type(widget).__name__}")
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setWidget(widget)
+    return area
 
 
 def _placeholder(text: str) -> QLabel:
@@ -52,7 +63,6 @@ class MainWindow(QMainWindow):
         self.architecture = None
         self.training_panel = None
         self._pending_open: tuple | None = None
-        self._startup = True
         self.setWindowTitle("GPT Explorer")
         self.setObjectName("MainWindow")
         self.setAcceptDrops(True)
@@ -156,16 +166,26 @@ class MainWindow(QMainWindow):
             title = self.docks[name].windowTitle()
             self.docks[name].setWidget(_placeholder(f"The {title} panel is not available.\n\n{why}"))
         for name, panel in built.items():
-            self.panels[name] = panel
-            self.docks[name].setWidget(panel)
-            panel.selectionRequested.connect(self._on_selection_requested)
-            panel.appendTextRequested.connect(self.prompt_bar.append_text)
-            panel.set_selection(self.controller.selection)
+            self.add_panel(name, panel)
         self.training.attach_panel(self.training_panel)
         if self.controller.model_info is not None:
             self.architecture.set_architecture(self.controller.model_info.architecture)
         if self.controller.trace is not None:
             self._on_trace(self.controller.trace)
+
+    def add_panel(self, name: str, panel, title: str | None = None) -> None:
+        """Put ``panel`` in the dock ``name`` (made if new) and wire it to the controller and prompt."""
+        if name not in self.docks:
+            self._make_dock(title or panel.title, name, panel, getattr(panel, "help_text", ""))
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.docks[name])
+            self.view_menu.addAction(self.docks[name].toggleViewAction())
+        self.panels[name] = panel
+        self.docks[name].setWidget(_scrolled(panel))
+        panel.selectionRequested.connect(self._on_selection_requested)
+        panel.appendTextRequested.connect(self.prompt_bar.append_text)
+        panel.set_selection(self.controller.selection)
+        if self.controller.trace is not None:
+            panel.set_trace(self.controller.trace)
 
     def _on_selection_requested(self, changes: dict) -> None:
         try:
@@ -223,7 +243,6 @@ class MainWindow(QMainWindow):
         if info.source and not info.name.startswith("training:"):
             st.add_recent_file(info.source)
             self._refresh_recent()
-        self._startup = False
         self._update_actions()
 
     def _on_trace(self, trace) -> None:
@@ -312,7 +331,7 @@ class MainWindow(QMainWindow):
         for text, slot, key, tip in nav:
             self._action(n, text, slot, key, tip, app_wide=True)
 
-        v = mb.addMenu("&View")
+        v = self.view_menu = mb.addMenu("&View")
         for k, dock in enumerate(self.docks.values()):
             action = dock.toggleViewAction()
             if k < 9:
@@ -419,12 +438,10 @@ class MainWindow(QMainWindow):
             return
         keep = ("The previous model stays loaded." if self.controller.model_info is not None else
                 "No model is loaded: open a checkpoint (Ctrl+O) or train one (Ctrl+T).")
-        if req.path is None and self._startup:  # no bundled model: say so without a modal dialog
+        if req.path is None and self.controller.model_info is None:  # no bundled model: no modal dialog
             self.status_labels["model"].setText("no model loaded")
-            for name_, dock in self.docks.items():
-                if name_ not in ("dock_prompt",) and name_ not in self.panels:
-                    dock.setWidget(_placeholder("No model is loaded.\nOpen a checkpoint (Ctrl+O) or train one (Ctrl+T)."))
-            self.statusBar().showMessage(f"{failure.problem}", 0)
+            self.prompt_bar.set_message("No model is loaded: open a checkpoint (Ctrl+O) or train one (Ctrl+T).")
+            self.statusBar().showMessage(failure.problem)
             return
         self.error(f"Could not open {name}",
                    f"<b>{html.escape(failure.path)}</b><br><br>{html.escape(failure.problem)}<br><br>{keep}")

@@ -281,6 +281,7 @@ class PromptBar(QWidget):
         self.block_size = 0
         self.chips = ChipModel((), 0, 0, 0, 0)
         self._position: int | None = None
+        self._message = "Loading the model…"
 
         self.edit = PromptEdit()
         self.edit.setObjectName("prompt")
@@ -356,6 +357,11 @@ class PromptBar(QWidget):
         self.strip.vocab_size = len(vocab)
         self._rebuild_chips(self.text())
 
+    def set_message(self, text: str) -> None:
+        """What the notice line says while no model is loaded."""
+        self._message = text
+        self._update_notice()
+
     def set_selection(self, sel) -> None:
         self._position = sel.position
         self._sync_selected()
@@ -377,7 +383,7 @@ class PromptBar(QWidget):
     def _update_notice(self) -> None:
         c = self.chips
         if not self.stoi:
-            self.notice.setText("<i>Loading the model…</i>")
+            self.notice.setText(f"<i>{self._message}</i>")
             return
         parts = [f"<b>T = {c.n_tokens}</b> of block_size {self.block_size} characters fed to the model"]
         if c.n_tokens == 0:

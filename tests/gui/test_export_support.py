@@ -2,12 +2,39 @@
 labels, a scatter of labelled points, and a plain text widget, all through the ``Panel`` contract."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from explorer.gui import theme
 from explorer.gui.panels.base import ExportView, Panel, Table
+
+
+CORPUS = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
+          "First Citizen:\nYou are all resolved rather to die than to famish?\n")
+
+
+@functools.lru_cache(maxsize=None)
+def shared_model():
+    """One small random model (2 layers, 2 heads, 32 dims) for every export test in the process,
+    with LayerNorm gains away from 1 so every view has something to show."""
+    import torch
+
+    from explorer import ExplorerModel, GPTConfig
+
+    vocab = sorted(set(CORPUS))
+    cfg = GPTConfig.lecture(vocab_size=len(vocab), block_size=32, n_layer=2, n_head=2, n_embd=32)
+    m = ExplorerModel.untrained(cfg, vocab, seed=0, name="tiny")
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in m.module.named_parameters():
+            if name.endswith(("ln1.weight", "ln2.weight", "ln_f.weight")):
+                p.copy_(1.0 + 0.5 * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(0.3 * torch.randn(p.shape, generator=g))
+    return m
 
 
 class HeatmapPanel(Panel):
@@ -69,7 +96,8 @@ class BarsPanel(Panel):
         self.caption = QLabel("Top-5 next characters")
         self.plotw = pg.PlotWidget()
         self.plotw.setLabel("left", "probability")
-        self.plotw.setLabel("bottom", "character")
+        # bottom axis: tick labels only (no tick marks, no title), so their letters can be measured
+        self.plotw.getAxis("bottom").setStyle(tickLength=0)
         self.bars = pg.BarGraphItem(x=np.arange(5), height=np.ones(5), width=0.7, brush=theme.SERIES[0])
         self.plotw.addItem(self.bars)
         self.curve = self.plotw.plot(np.arange(5), np.linspace(0.1, 0.9, 5), pen=pg.mkPen(theme.SERIES[1], width=1),

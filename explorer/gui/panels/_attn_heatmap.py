@@ -111,9 +111,12 @@ class AttentionHeatmap(QWidget):
         self.left.set_labels(labels)
         self.bottom.set_labels(labels)
         if T != self._T:
-            self.vb.setLimits(xMin=-0.5, xMax=T + 0.5, yMin=-0.5, yMax=T + 0.5,
+            # a margin of about one label height, so the first and last row labels fit on the axis
+            pad = max(0.6, 0.03 * T)
+            # loose limits: the locked aspect ratio may widen the x range to fill a wide view
+            self.vb.setLimits(xMin=-T - pad, xMax=2 * T + pad, yMin=-T - pad, yMax=2 * T + pad,
                               minXRange=min(T, 4), minYRange=min(T, 4))
-            self.vb.setRange(xRange=(0, T), yRange=(0, T), padding=0.02)
+            self.vb.setRange(xRange=(-pad, T + pad), yRange=(-pad, T + pad), padding=0.0)
             self._T = T
         self.set_query(query)
 

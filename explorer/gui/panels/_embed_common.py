@@ -35,6 +35,7 @@ def style_plot(plot: pg.PlotItem, theme: th.Theme) -> None:
         ax.setPen(pg.mkPen(fg))
         ax.setTextPen(pg.mkPen(fg))
         ax.setTickFont(font(th.FONT_PT))
+        ax.enableAutoSIPrefix(False)  # "(x0.001)" on an axis puzzles learners: show plain numbers
         if ax.label is not None:
             ax.label.setDefaultTextColor(fg)
             ax.label.setFont(font(th.LABEL_PT))
@@ -44,6 +45,8 @@ def style_plot(plot: pg.PlotItem, theme: th.Theme) -> None:
     if legend is not None:
         legend.setLabelTextColor(fg)
         legend.setLabelTextSize(f"{th.FONT_PT}pt")
+        for _sample, label in legend.items:  # setAttr alone does not re-render existing labels
+            label.setText(label.text)
         legend.setBrush(pg.mkBrush(QColor(theme.background).lighter(100)))
         legend.setPen(pg.mkPen(QColor(theme.grid)))
 
@@ -61,6 +64,14 @@ def contrast_text(color: str) -> str:
 
     lum = 0.2126 * lin(c.redF()) + 0.7152 * lin(c.greenF()) + 0.0722 * lin(c.blueF())
     return "#000000" if (lum + 0.05) / 0.05 > 1.05 / (lum + 0.05) else "#FFFFFF"
+
+
+class PassiveScatter(pg.ScatterPlotItem):
+    """A scatter that never takes a click, so the interactive item under it gets it. (pyqtgraph
+    hands clicks to every item near the cursor in z order, whatever its accepted buttons.)"""
+
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph's name)
+        ev.ignore()
 
 
 class LabelAxis(pg.AxisItem):

@@ -62,6 +62,12 @@ class TsneRunner(QObject):
         self.running_key = key
         return True
 
+    def prewarm(self) -> None:
+        """Start the worker process in the background before the first request."""
+        if self.worker is None:
+            self.worker = TsneWorker(self._event.emit)
+        self.worker.prewarm()
+
     def cancel(self) -> bool:
         return self.worker is not None and self.worker.cancel()
 

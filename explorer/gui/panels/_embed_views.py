@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from .. import theme as th
-from ._embed_common import font, set_label, style_plot
+from ._embed_common import PassiveScatter, font, set_label, style_plot
 from ._embed_glyphs import GlyphBook
 
 DISC_PX = 22  # a labelled token disc, big enough to read on a projector
@@ -70,14 +70,14 @@ class TokenMapView(_PlotView):
         self.vocab: list[str] = []
         self.classes = np.zeros(0, np.int64)
         self.lines = pg.PlotDataItem(connect="pairs")
-        self.halo = pg.ScatterPlotItem(pxMode=True, symbol="o")
-        self.ring = pg.ScatterPlotItem(pxMode=True, symbol="o")
+        self.halo = PassiveScatter(pxMode=True, symbol="o")
+        self.ring = PassiveScatter(pxMode=True, symbol="o")
         self.discs = pg.ScatterPlotItem(pxMode=True, hoverable=True,
                                         tip=lambda x, y, data: tip(int(data)))
-        self.labels = pg.ScatterPlotItem(pxMode=True)
+        self.labels = PassiveScatter(pxMode=True)
         self.focus_discs = pg.ScatterPlotItem(pxMode=True, hoverable=True,
                                               tip=lambda x, y, data: tip(int(data)))
-        self.focus_labels = pg.ScatterPlotItem(pxMode=True)
+        self.focus_labels = PassiveScatter(pxMode=True)
         for z, item in enumerate((self.lines, self.halo, self.ring, self.discs, self.labels,
                                   self.focus_discs, self.focus_labels)):
             item.setZValue(z)
@@ -179,8 +179,8 @@ class PositionView:
         self.bar = pg.ColorBarItem(values=(0, 1), colorMap=self.cmap, interactive=False, width=18)
         self.widget.addItem(self.bar, row=0, col=1)
         self.path = pg.PlotDataItem()
-        self.used = pg.ScatterPlotItem(pxMode=True, symbol="o", brush=pg.mkBrush(None))
-        self.ring = pg.ScatterPlotItem(pxMode=True, symbol="o", brush=pg.mkBrush(None))
+        self.used = PassiveScatter(pxMode=True, symbol="o", brush=pg.mkBrush(None))
+        self.ring = PassiveScatter(pxMode=True, symbol="o", brush=pg.mkBrush(None))
         self.points = pg.ScatterPlotItem(pxMode=True, hoverable=True, size=11,
                                          tip=lambda x, y, data: tip(int(data)))
         for z, item in enumerate((self.path, self.used, self.ring, self.points)):
@@ -194,7 +194,7 @@ class PositionView:
             t.setFont(font(th.FONT_PT))
             t.setZValue(10)
             _disable_mouse(t)
-            self.plot.addItem(t)
+            self.plot.addItem(t, ignoreBounds=True)
         self.coords = np.zeros((0, 2))
         self.apply_theme(theme)
 
@@ -245,12 +245,12 @@ class ContextView(_PlotView):
                  on_click: Callable[[int], None]) -> None:
         super().__init__(theme)
         self.glyphs = glyphs
-        self.cloud = pg.ScatterPlotItem(pxMode=True, size=DOT_PX, symbol="o")
+        self.cloud = PassiveScatter(pxMode=True, size=DOT_PX, symbol="o")
         self.path = pg.PlotDataItem(symbol="o", symbolSize=9)
-        self.ring = pg.ScatterPlotItem(pxMode=True, symbol="o", brush=pg.mkBrush(None))
+        self.ring = PassiveScatter(pxMode=True, symbol="o", brush=pg.mkBrush(None))
         self.discs = pg.ScatterPlotItem(pxMode=True, hoverable=True, size=DISC_PX,
                                         tip=lambda x, y, data: tip(int(data)))
-        self.labels = pg.ScatterPlotItem(pxMode=True, size=DISC_PX)
+        self.labels = PassiveScatter(pxMode=True, size=DISC_PX)
         for z, item in enumerate((self.cloud, self.path, self.ring, self.discs, self.labels)):
             item.setZValue(z)
             self.plot.addItem(item)
@@ -278,11 +278,12 @@ class ContextView(_PlotView):
     def ensure_steps(self, n: int) -> None:
         """TextItems for the path's steps (tok, +pos, block outputs), made once per model depth."""
         while len(self.step_labels) < n:
-            t = pg.TextItem("", color=self.theme.foreground, anchor=(-0.15, 1.0))
+            k = len(self.step_labels)  # alternate sides, so steps close together stay legible
+            t = pg.TextItem("", color=self.theme.foreground, anchor=(-0.15, 1.0) if k % 2 else (1.15, 0.0))
             t.setFont(font(th.FONT_PT, bold=True))
             t.setZValue(8)
             _disable_mouse(t)
-            self.plot.addItem(t)
+            self.plot.addItem(t, ignoreBounds=True)
             self.step_labels.append(t)
 
     def set_points(self, coords: np.ndarray, tokens, classes, positions: np.ndarray) -> None:
@@ -328,7 +329,7 @@ class DimensionsView(_PlotView):
         self.plot.addLegend(offset=(-10, -10), labelTextSize=f"{th.FONT_PT}pt")
         self.tok = self.plot.plot(name="token embeddings")
         self.pos = self.plot.plot(name="position embeddings")
-        self.marks = pg.ScatterPlotItem(pxMode=True, size=11, symbol="o")
+        self.marks = PassiveScatter(pxMode=True, size=11, symbol="o")
         self.plot.addItem(self.marks)
         _disable_mouse(self.marks)
         self.levels = [pg.InfiniteLine(pos=v, angle=0, movable=False,
@@ -336,12 +337,12 @@ class DimensionsView(_PlotView):
                        for v in (90.0, 99.0)]
         for ln in self.levels:
             self.plot.addItem(ln)
-        self.mark_text = [pg.TextItem("", anchor=(-0.1, 1.1)) for _ in range(2)]
+        self.mark_text = [pg.TextItem("", anchor=(-0.08, -0.1)) for _ in range(2)]
         for t in self.mark_text:
             t.setFont(font(th.FONT_PT, bold=True))
             _disable_mouse(t)
-            self.plot.addItem(t)
-        self.plot.setYRange(0, 101, padding=0)
+            self.plot.addItem(t, ignoreBounds=True)
+        self.plot.setYRange(0, 106, padding=0)
         self.plot.enableAutoRange(axis="y", enable=False)
         self.apply_theme(theme)
 

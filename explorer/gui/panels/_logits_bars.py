@@ -52,6 +52,7 @@ class NextCharBars(pg.GraphicsLayoutWidget):
         self.axis = LabelAxis("bottom")
         self.plot = self.addPlot(axisItems={"bottom": self.axis})
         self.plot.setLabel("left", "probability")
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.setLabel("bottom", "next character")
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
@@ -63,6 +64,11 @@ class NextCharBars(pg.GraphicsLayoutWidget):
         self.ref.setZValue(3)
         self.plot.addItem(self.bars)
         self.plot.addItem(self.ref)
+        self.legend = self.plot.addLegend(offset=(-8, 4), labelTextSize=f"{th.FONT_PT - 2}pt", colCount=2)
+        for colour, name in ((th.OKABE_ITO["blue"], "can be sampled"), (th.OKABE_ITO["grey"], "cut by top-k / top-p"),
+                             (th.OKABE_ITO["orange"], "actual next character")):
+            self.legend.addItem(pg.BarGraphItem(x=[], height=[], width=1, brush=colour), name)
+        self.legend.addItem(pg.PlotDataItem(pen=self.ref.opts["pen"]), "the same characters at T = 1")
         self.value_labels: list[pg.TextItem] = []
         for _ in range(MAX_VALUE_LABELS + 1):
             t = pg.TextItem("", anchor=(0.5, 1.0))
@@ -82,6 +88,11 @@ class NextCharBars(pg.GraphicsLayoutWidget):
         apply_plot_theme(self, [self.plot], theme)
         for t in self.value_labels:
             t.setColor(theme.foreground)
+        self.legend.setLabelTextColor(theme.foreground)
+        bg = QColor(theme.background)
+        bg.setAlpha(200)
+        self.legend.setBrush(bg)
+        self.legend.setPen(pg.mkPen(theme.grid))
 
     def brushes(self, d: BarData) -> list[QColor]:
         out = []
@@ -118,11 +129,12 @@ class NextCharBars(pg.GraphicsLayoutWidget):
         self.ref.setVisible(show_ref)
         self.axis.set_labels(labels)
         top = float(max(d.probs.max(), d.probs_t1.max() if show_ref else 0.0))
-        self.plot.setYRange(0, max(0.05, top * 1.15), padding=0)
+        self.plot.setYRange(0, max(0.05, top * 1.3), padding=0)  # headroom for the value labels and legend
         self.plot.setXRange(0, x[-1] + 0.5, padding=0.01)
         for i, t in enumerate(self.value_labels):
             if i < n and n <= MAX_VALUE_LABELS + 1:
-                t.setText(f"{d.probs[i]:.2f}" if d.probs[i] >= 0.005 else f"{d.probs[i]:.0e}")
+                v = float(d.probs[i])
+                t.setText(f"{v:.2f}" if v >= 0.1 else f"{v:.3f}" if v >= 0.001 else f"{v:.0e}")
                 t.setPos(x[i], d.probs[i])
                 t.setVisible(True)
             else:

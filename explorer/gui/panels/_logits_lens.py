@@ -143,8 +143,9 @@ class LogitLensView(pg.GraphicsLayoutWidget):
         hits = self.top_ids == actual[None, :]
         self.text.set_cells(chars, cividis_rgb(self.top_probs), hits)
         if (D, T) != self._shape:
-            self.vb.setLimits(xMin=-0.5, xMax=T + 0.5, yMin=-0.5, yMax=D + 0.5)
-            self.vb.setRange(xRange=(0, T), yRange=(0, D), padding=0.0)
+            pad = max(0.6, 0.015 * T)  # room for the first and last position labels
+            self.vb.setLimits(xMin=-pad - 0.5, xMax=T + pad + 0.5, yMin=-0.5, yMax=D + 0.5)
+            self.vb.setRange(xRange=(-pad, T + pad), yRange=(0, D), padding=0.0)
             self._shape = (D, T)
 
     def set_selected(self, depth: int, position: int | None) -> None:

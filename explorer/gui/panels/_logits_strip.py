@@ -48,7 +48,7 @@ class _Header(QWidget):
         _, row_h = _metrics()
         self._row_h = row_h
         fm = QFontMetrics(tick_font())
-        self.setFixedWidth(max(fm.horizontalAdvance(s) for s in ROW_NAMES) + 12)
+        self.setFixedWidth(max(fm.horizontalAdvance(s) for s in ROW_NAMES) + 24)
         self.setFixedHeight(row_h * len(ROW_NAMES) + 4)
 
     def paintEvent(self, ev) -> None:  # noqa: N802 (Qt API)
@@ -58,7 +58,7 @@ class _Header(QWidget):
         p.setFont(tick_font())
         p.setPen(QColor(theme.foreground))
         for r, name in enumerate(ROW_NAMES):
-            p.drawText(QRect(2, 2 + r * self._row_h, self.width() - 6, self._row_h),
+            p.drawText(QRect(0, 2 + r * self._row_h, self.width() - 8, self._row_h),
                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, name)
 
 

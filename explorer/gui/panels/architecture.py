@@ -31,7 +31,7 @@ def shapes_text(node: dict) -> str:
     tensors = node["tensors"]
     if node["cls"].startswith("Head"):
         w = [t for t in tensors if t["name"].endswith("weight")]
-        return f"q, k, v {_fmt(w[0]['shape'])} each" if w else ""
+        return f"q, k, v {_fmt(w[0]['shape'])} each, slices of qkv" if w else ""
     parts = []
     for t in tensors:
         mark = " (buffer)" if t["kind"] == "buffer" else (" (tied)" if t["note"].startswith("tied") else "")
@@ -44,8 +44,9 @@ def _fmt(shape) -> str:
 
 
 def display_name(node: dict) -> str:
+    """As ``print(model)`` names a module: ``(0): Block``, ``ln1: LayerNorm``."""
     name = node["name"]
-    return f"({name})" if name.isdigit() else name
+    return f"({name}): {node['cls']}" if name.isdigit() else f"{name}: {node['cls']}"
 
 
 class ArchitecturePanel(Panel):
@@ -69,16 +70,15 @@ class ArchitecturePanel(Panel):
         self.caption = Caption("Architecture: click a part to select it everywhere", self.help_text)
         self.tree = QTreeWidget()
         self.tree.setObjectName("architectureTree")
-        self.tree.setColumnCount(4)
-        self.tree.setHeaderLabels(["Module", "Class", "Weights (shape)", "Params"])
+        self.tree.setColumnCount(3)
+        self.tree.setHeaderLabels(["Module: class", "Weights (shape)", "Params"])
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
         self.tree.setToolTip("Click a part to select that layer, LayerNorm or head in every view.")
         header = self.tree.header()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(False)
         self.info = QTextBrowser()
         self.info.setObjectName("architectureInfo")
@@ -106,8 +106,8 @@ class ArchitecturePanel(Panel):
             self.items.clear()
             self._marked.clear()
             self.tree.clear()
-            self.n_layer = sum(1 for c in architecture["children"] if c["path"] == "blocks"
-                               for _ in c["children"])
+            blocks = [c for c in architecture["children"] if c["path"] == "blocks"]
+            self.n_layer = len(blocks[0]["children"]) if blocks else 0
             root = self._add(None, architecture)
             root.setExpanded(True)
             for path in ("blocks", "blocks.0", "blocks.0.sa"):
@@ -115,7 +115,7 @@ class ArchitecturePanel(Panel):
                     self.items[path].setExpanded(True)
             self.tree.setCurrentItem(root)
             self._show(architecture)
-            self.tree.resizeColumnToContents(2)
+            self.tree.resizeColumnToContents(1)
             self._mark(self.selection)
         finally:
             self._building = False
@@ -124,11 +124,11 @@ class ArchitecturePanel(Panel):
         params = f"{node['n_params']:,}" if node["n_params"] else "–"
         if any(t["note"].startswith("tied") for t in node["tensors"]):
             params += " (shared)"
-        item = QTreeWidgetItem([display_name(node), node["cls"], shapes_text(node), params])
+        item = QTreeWidgetItem([display_name(node), shapes_text(node), params])
         item.setData(0, PATH_ROLE, node["path"])
-        item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         tip = node["explain"] + (f"\n\n{node['io']}" if node["io"] else "")
-        for col in range(4):
+        for col in range(3):
             item.setToolTip(col, tip)
         if parent is None:
             self.tree.addTopLevelItem(item)
@@ -239,7 +239,7 @@ class ArchitecturePanel(Panel):
 
     @staticmethod
     def _style(item: QTreeWidgetItem, on: bool, accent: QColor) -> None:
-        for col in range(4):
+        for col in range(3):
             f = QFont(item.font(col))
             f.setBold(on)
             item.setFont(col, f)

@@ -11,6 +11,10 @@
   QWidget or QGraphicsItem to render, and a title describing what is shown).
 * ``export_data()``: the numbers behind the panel, ``{name: table_or_array}``: a ``Table`` for CSV
   and numpy arrays (or a dict of them) for NPZ.
+* ``export_settings()`` (optional): panel settings to record with its figures.
+
+Every panel gets a right-click menu (Export view…, Copy image, Export data…) from this base class;
+see ``explorer.gui.export``.
 """
 from __future__ import annotations
 
@@ -70,6 +74,29 @@ class Panel(QWidget):
 
     def export_data(self) -> dict[str, Any]:
         return {}
+
+    # ---- export menus (explorer.gui.export) ------------------------------------------------------
+    def export_settings(self) -> dict[str, str]:
+        """Settings of this panel worth printing beside its figures in a figure set's index, e.g.
+        ``{"projection": "t-SNE"}``. The shared selection is recorded anyway."""
+        return {}
+
+    def contextMenuEvent(self, ev) -> None:  # noqa: N802 (Qt's name)
+        """Right-click anywhere in a panel: Export view…, Copy image, Export data…, for the view
+        under the mouse."""
+        from ..export_menus import show_panel_menu
+
+        if show_panel_menu(self, ev.globalPos(), self.childAt(ev.pos())):
+            ev.accept()
+        else:
+            super().contextMenuEvent(ev)
+
+    def showEvent(self, ev) -> None:  # noqa: N802 (Qt's name)
+        """Give the panel's plots the same Export view… / Copy image entries in their own menus."""
+        from ..export_menus import install_scene_menus
+
+        install_scene_menus(self)
+        super().showEvent(ev)
 
 
 class Caption(QWidget):

@@ -84,9 +84,13 @@ class EmbeddingPanel(Panel):
     LABEL_ALL_MAX = 300  # vocabularies up to this size get a printed label on every point
     N_NEIGHBORS = 5
 
-    def __init__(self, parent: QWidget | None = None, *, cache: ProjectionCache = CACHE) -> None:
+    def __init__(self, parent: QWidget | None = None, *, cache: ProjectionCache = CACHE,
+                 prewarm_ms: int | None = 3000) -> None:
+        """``prewarm_ms``: after the first trace, start the t-SNE worker process in the background
+        after this many ms, so the first t-SNE does not wait for scikit-learn to load (None: never)."""
         super().__init__(parent)
         self.cache = cache
+        self.prewarm_ms = prewarm_ms
         self.theme = theme_for(self)
         self.glyphs = GlyphBook()
         self.runner = TsneRunner(cache, self)
@@ -107,6 +111,7 @@ class EmbeddingPanel(Panel):
         self._shown: np.ndarray | None = None  # coords now on the token map
         self._last_tsne: tuple[object, np.ndarray] | None = None
         self.focus: int | None = None  # the clicked token, if any
+        self._nb_memo: dict = {}
         self.context_xy = np.zeros((0, 2))
         self.path_xy = np.zeros((0, 2))
         self.path_names: list[str] = []
@@ -165,6 +170,7 @@ class EmbeddingPanel(Panel):
         self.neighbor_list.setToolTip("Nearest tokens by cosine similarity of their full embedding "
                                       "vectors; click one to jump to it")
         self.neighbor_list.itemClicked.connect(lambda it: self._on_token_clicked(int(it.data(Qt.ItemDataRole.UserRole))))
+        side.setMinimumWidth(190)
         side_lay.addWidget(self.focus_label)
         side_lay.addWidget(self.neighbor_list, 1)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -253,6 +259,8 @@ class EmbeddingPanel(Panel):
             if self._last_tsne is not None and self._last_tsne[1].shape[0] != len(vocab):
                 self._last_tsne = None
             self.perplexity.setMaximum(max(2, min(100, len(vocab) - 1)))
+            if self.prewarm_ms is not None and self.runner.worker is None:
+                QTimer.singleShot(self.prewarm_ms, self, self.runner.prewarm)
             self._shown = None
             self.context_view.set_cloud(self.pca.coords, self._classes)
             self._sync_dims()
@@ -439,7 +447,14 @@ class EmbeddingPanel(Panel):
         return pos, (int(tr.ids[pos]) if pos is not None else None)
 
     def neighbors(self, token: int) -> list[tuple[int, float]]:
-        return self._index.neighbors(token, self.N_NEIGHBORS)
+        """The 5 nearest tokens by cosine (memoised per table: hover and redraws ask often)."""
+        memo = self._nb_memo
+        if memo.get("table") is not self._table:
+            memo.clear()
+            memo["table"] = self._table
+        if token not in memo:
+            memo[token] = self._index.neighbors(token, self.N_NEIGHBORS)
+        return memo[token]
 
     def _sync_highlight(self) -> None:
         pos, tok = self._selected()
@@ -476,9 +491,9 @@ class EmbeddingPanel(Panel):
             return
         ch = display_char(self._vocab[focus])
         self.focus_label.setText(
-            f"<b style='font-size:{th.TITLE_PT + 4}pt'>{_esc(ch)}</b> &nbsp;id {focus} · "
-            f"{CHAR_CLASSES[self._classes[focus]]}<br>‖embedding‖ = {self._index.norms[focus]:.3f}<br>"
-            f"nearest by cosine:")
+            f"<b style='font-size:{th.TITLE_PT + 6}pt'>{_esc(ch)}</b><br>id {focus}, "
+            f"{CHAR_CLASSES[self._classes[focus]]}<br>‖embedding‖ = {self._index.norms[focus]:.3f}"
+            f"<br><br>5 nearest by cosine:")
         for j, s in self.neighbors(focus):
             item = QListWidgetItem(f"{display_char(self._vocab[j])}    {s:+.3f}")
             item.setData(Qt.ItemDataRole.UserRole, j)

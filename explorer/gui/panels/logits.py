@@ -129,7 +129,7 @@ class LogitsPanel(Panel):
         self.seed_spin.setValue(1337)
         self.seed_spin.setToolTip("Random seed: the same seed and prompt generate the same text")
         self.seed_new = QToolButton()
-        self.seed_new.setText("🎲")
+        self.seed_new.setText("new")
         self.seed_new.setToolTip("Pick a new random seed")
         self.delay_spin = QSpinBox()
         self.delay_spin.setRange(0, 2000)
