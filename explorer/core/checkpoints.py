@@ -19,6 +19,7 @@ Every malformed input raises ``CheckpointError`` with a message naming the file 
 """
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import os
@@ -164,7 +165,10 @@ def _load_native(path: Path) -> ExplorerModel:
     if cfg.tie_weights:
         weights.setdefault("lm_head.weight", weights.get("token_embedding_table.weight"))
     module = _build(path, cfg, weights)
-    return _wrap(path, module, meta["vocab"], info=meta.get("info") or {})
+    info = meta.get("info") or {}
+    if not isinstance(info, dict):
+        raise CheckpointError(path, "metadata field 'info' is not a JSON object")
+    return _wrap(path, module, meta["vocab"], info=info, vocab_source="its metadata")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,15 +208,17 @@ def _build(path: Path, cfg: GPTConfig, weights: Mapping[str, torch.Tensor]) -> G
     return module.eval()
 
 
-def _wrap(path: Path | None, module: GPT, vocab, info=None, name: str | None = None) -> ExplorerModel:
+def _wrap(path: Path | None, module: GPT, vocab, info=None, name: str | None = None,
+          vocab_source: str | Path | None = None) -> ExplorerModel:
     try:
         vocab = list(vocab)
         CharTokenizer(vocab)
     except (TypeError, ValueError) as e:
         raise CheckpointError(path, f"invalid vocabulary: {e}") from e
     if len(vocab) != module.config.vocab_size:
-        raise CheckpointError(path, f"the vocabulary has {len(vocab)} characters but the token embedding "
-                                    f"has {module.config.vocab_size} rows")
+        source = f" ({vocab_source})" if vocab_source is not None else ""
+        raise CheckpointError(path, f"vocabulary size mismatch: the vocabulary{source} has {len(vocab)} characters "
+                                    f"but the token embedding has {module.config.vocab_size} rows")
     if name is None:
         name = path.stem if path is not None else "model"
         if name in ("ckpt", "model", "checkpoint") and path is not None and path.parent.name:
@@ -233,7 +239,14 @@ def _torch_load(path: Path) -> Any:
         raise CheckpointError(path, f"not a readable PyTorch checkpoint (truncated or corrupt?): {_short(e)}") from e
 
 
+def _require_tensors(path: Path, sd: Mapping[str, Any]) -> None:
+    bad = [str(k) for k, v in sd.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(path, f"entries that are not named tensors: {', '.join(bad[:5])}")
+
+
 def _lecture_to_native(path: Path, sd: Mapping[str, Any]) -> tuple[GPTConfig, dict[str, torch.Tensor]]:
+    _require_tensors(path, sd)
     try:
         V, C = sd["token_embedding_table.weight"].shape
         block_size = sd["position_embedding_table.weight"].shape[0]
@@ -246,6 +259,10 @@ def _lecture_to_native(path: Path, sd: Mapping[str, Any]) -> tuple[GPTConfig, di
     if not heads:
         raise CheckpointError(path, "lecture state_dict has no blocks.0.sa.heads.{h}.key.weight")
     n_head = len(heads)
+    for k in sd:  # every block must have the same heads as block 0
+        m = re.match(r"blocks\.(\d+)\.sa\.heads\.(\d+)\.(\w+)", k)
+        if m and (int(m.group(2)) >= n_head or m.group(3) not in ("key", "query", "value", "tril")):
+            raise CheckpointError(path, f"unexpected weight {k!r}: block 0 has {n_head} heads")
     if C % n_head:
         raise CheckpointError(path, f"n_embd {C} is not divisible by the {n_head} heads found")
     cfg = GPTConfig.lecture(vocab_size=int(V), block_size=int(block_size), n_layer=len(layers),
@@ -285,6 +302,7 @@ _NANO_MAP = [
 
 
 def _nanogpt_to_native(path: Path, sd: Mapping[str, Any], args: Mapping[str, Any]) -> tuple[GPTConfig, dict]:
+    _require_tensors(path, sd)
     sd = {(k[len("_orig_mod."):] if k.startswith("_orig_mod.") else k): v for k, v in sd.items()}
     out: dict[str, torch.Tensor] = {}
     for k, v in sd.items():
@@ -304,6 +322,9 @@ def _nanogpt_to_native(path: Path, sd: Mapping[str, Any], args: Mapping[str, Any
         raise CheckpointError(path, "nanoGPT checkpoint without transformer.wte / transformer.wpe") from e
     n_layer = len({k.split(".")[1] for k in out if k.startswith("blocks.")})
     has_bias = "ln_f.bias" in out
+    if "bias" in args and bool(args["bias"]) != has_bias:
+        raise CheckpointError(path, f"model_args['bias'] = {args['bias']} but the weights "
+                                    f"{'have' if has_bias else 'have no'} biases")
     n_head = args.get("n_head")
     if not isinstance(n_head, int) or n_head < 1:
         raise CheckpointError(path, "nanoGPT checkpoint without model_args['n_head']")
@@ -394,21 +415,24 @@ def _vocab_from_corpus(corpus: str | Path) -> list[str]:
 # the entry point
 # ---------------------------------------------------------------------------------------------
 def _sniff(path: Path) -> str:
+    """What kind of file this is, from its first bytes: "safetensors", "torch", "text" or "unknown"."""
     with open(path, "rb") as f:
         head = f.read(16)
     if not head:
         raise CheckpointError(path, "the file is empty")
-    if head[:4] == b"PK\x03\x04":
-        return "torch"
-    if head[:2] == b"\x80\x02" or head[:1] == b"\x80":
-        return "torch"
-    if len(head) >= 9 and head[8:9] == b"{":
+    # safetensors: a little-endian u64 header length, then the JSON header. Checked first: the length's
+    # low byte can be 0x80, which would otherwise look like the start of a pickle.
+    if len(head) >= 9 and head[8:9] == b"{" and 8 + int.from_bytes(head[:8], "little") <= path.stat().st_size:
         return "safetensors"
+    if head[:4] == b"PK\x03\x04":  # torch.save's zip format
+        return "torch"
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:  # a pickle (legacy torch.save, protocol 2+)
+        return "torch"
     try:
-        head.decode("utf-8")
-        return "text"
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)  # a character may be cut at byte 16
     except UnicodeDecodeError:
         return "unknown"
+    return "text"
 
 
 def load(path: str | Path | None = None, *, corpus: str | Path | None = None,
@@ -424,6 +448,16 @@ def load(path: str | Path | None = None, *, corpus: str | Path | None = None,
             raise CheckpointError(path, "the bundled default model is missing; train one with "
                                         "`python -m explorer train` or pass a checkpoint path")
     path = Path(path)
+    try:
+        return _load_file(path, corpus, meta)
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as e:
+        # a layout none of the checks above foresaw: still one exception type, naming the file
+        raise CheckpointError(path, f"malformed checkpoint: {type(e).__name__}: {_short(e)}") from e
+
+
+def _load_file(path: Path, corpus: str | Path | None, meta: str | Path | None) -> ExplorerModel:
     if path.is_dir():
         raise CheckpointError(path, "is a folder, not a checkpoint file")
     if not path.exists():
@@ -451,9 +485,9 @@ def load(path: str | Path | None = None, *, corpus: str | Path | None = None,
             raise CheckpointError(path, "nanoGPT checkpoint: its meta.pkl (the vocabulary) was not found beside "
                                         "it or in ../data/<dataset>/; pass meta=", needs="meta")
         vocab = read_meta_pkl(meta_path)
-        info = {"format": "nanogpt", "iter_num": obj.get("iter_num"),
+        info = {"format": "nanogpt", "meta": str(meta_path), "iter_num": obj.get("iter_num"),
                 "best_val_loss": float(obj["best_val_loss"]) if isinstance(obj.get("best_val_loss"), (int, float, torch.Tensor)) else None}
-        return _wrap(path, module, vocab, info=info)
+        return _wrap(path, module, vocab, info=info, vocab_source=meta_path)
     if "token_embedding_table.weight" in obj:
         cfg, weights = _lecture_to_native(path, obj)
         module = _build(path, cfg, weights)
@@ -461,13 +495,14 @@ def load(path: str | Path | None = None, *, corpus: str | Path | None = None,
             vocab = _vocab_from_corpus(corpus)
         elif cfg.vocab_size == len(TINY_SHAKESPEARE_VOCAB):
             warnings.warn(f"{path}: no corpus given; assuming the Tiny Shakespeare alphabet (65 characters)",
-                          stacklevel=2)
+                          stacklevel=3)
             vocab = list(TINY_SHAKESPEARE_VOCAB)
         else:
             raise CheckpointError(path, f"lecture checkpoint with {cfg.vocab_size} tokens: pass the training text "
                                         "as corpus= to rebuild its vocabulary", needs="corpus")
         return _wrap(path, module, vocab, info={"format": "lecture",
-                                                "corpus": str(corpus) if corpus is not None else None})
+                                                "corpus": str(corpus) if corpus is not None else None},
+                     vocab_source=corpus)
     if any(k.startswith(("transformer.", "_orig_mod.transformer.")) for k in obj):
         raise CheckpointError(path, "a bare nanoGPT state_dict: save the full ckpt.pt (with model_args) instead")
     keys = ", ".join(list(obj)[:5])

@@ -81,6 +81,7 @@ class LayerNormExample:
     output: np.ndarray  # normalized · γ + β
     normalized_mean: float
     normalized_std: float
+    sigma: float = float("nan")  # sqrt(var): the population std of x, without eps (the seed's 0.816)
 
 
 def layernorm_example(x, gain=None, bias=None, eps: float = LN_EPS) -> LayerNormExample:
@@ -95,7 +96,7 @@ def layernorm_example(x, gain=None, bias=None, eps: float = LN_EPS) -> LayerNorm
     return LayerNormExample(
         x=x, mean=mu, var=var, std=std, eps=eps, normalized=normalized, gain=gain, bias=bias,
         output=normalized * gain + bias,
-        normalized_mean=float(normalized.mean()), normalized_std=float(normalized.std()),
+        normalized_mean=float(normalized.mean()), normalized_std=float(normalized.std()), sigma=float(np.sqrt(var)),
     )
 
 

@@ -227,7 +227,7 @@ class Trainer:
     """Trains one GPT on one corpus. See the module docstring for the API."""
 
     def __init__(self, corpus: Corpus | str | Path, config: TrainConfig | None = None, *,
-                 model_config: GPTConfig | None = None, model: ExplorerModel | GPT | None = None,
+                 model_config: GPTConfig | None = None, model: ExplorerModel | None = None,
                  out: str | Path | None = None, info: Mapping[str, Any] | None = None) -> None:
         self.config = config or TrainConfig()
         if model is not None:  # fine-tuning: the corpus is encoded with the model's vocabulary
@@ -402,8 +402,10 @@ class Trainer:
         while self.step < cfg.max_iters:
             if not self._running.is_set():
                 emit(event("paused"))
-                while not self._running.wait(0.1):
-                    pass
+                while not self._running.wait(0.05):
+                    if self._snapshot_wanted.is_set():  # live views may still ask while paused
+                        self._snapshot_wanted.clear()
+                        emit(event("snapshot", state=self.snapshot()))
                 if not self._stop.is_set():
                     emit(event("resumed"))
             if self._stop.is_set():

@@ -178,10 +178,15 @@ class Controller(QObject):
         current = self.selection.resolved_position(T)
         self.select(position=max(0, min(T - 1, current + delta)))
 
-    def _fit_selection(self, info: ModelInfo) -> None:
+    def _fit_selection(self, info: ModelInfo, old: ModelInfo | None) -> None:
+        """Keep the selection meaningful for a new model: ln_f/lm_head stays ln_f/lm_head, and
+        every value is clamped into the new model's range; the position follows the prompt's end."""
         cfg = info.config
         sel = self.selection
-        layer = max(EMBED, min(sel.layer, cfg.n_layer))
+        layer = sel.layer
+        if old is not None and layer >= old.config.n_layer:
+            layer = cfg.n_layer
+        layer = max(EMBED, min(layer, cfg.n_layer))
         site = sel.ln_site if sel.ln_site in _ln_sites(cfg.n_layer) else self._site_for_layer(
             layer, sel.ln_site, cfg.n_layer)
         new = Selection(layer=layer, ln_site=site, head=max(0, min(sel.head, cfg.n_head - 1)), position=None)
@@ -202,8 +207,8 @@ class Controller(QObject):
 
     def _on_model_loaded(self, info: ModelInfo) -> None:
         self.loading = False
-        self.model_info = info
-        self._fit_selection(info)
+        old, self.model_info = self.model_info, info
+        self._fit_selection(info, old)
         self.loadingChanged.emit(False, info.name)
         self.modelChanged.emit(info)
         self._request_trace()

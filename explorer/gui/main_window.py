@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
 
 from . import settings as st
 from .controller import Controller
-from .panels import ANALYSIS_PANELS, PanelSpec, is_available, load_panel_classes
+from .panels import ANALYSIS_PANELS, PanelSpec, load_panel_classes
 from .prompt_bar import DEFAULT_PROMPT, PromptBar
 from .selection import EMBED
 from .train_control import TrainingControl
@@ -54,9 +54,12 @@ def _placeholder(text: str) -> QLabel:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, controller: Controller | None = None, *, prompt: str = DEFAULT_PROMPT) -> None:
+    def __init__(self, controller: Controller | None = None, *, prompt: str = DEFAULT_PROMPT,
+                 panels=ANALYSIS_PANELS) -> None:
+        """``panels``: the analysis panels to show (``explorer.gui.panels.ANALYSIS_PANELS``)."""
         super().__init__()
         self.controller = controller or Controller(self)
+        self.panel_specs = tuple(panels)
         self.panels: dict[str, QWidget] = {}  # object name → Panel
         self.skipped: dict[str, str] = {}  # object name → why the panel is missing
         self.docks: dict[str, QDockWidget] = {}
@@ -73,7 +76,7 @@ class MainWindow(QMainWindow):
         self.prompt_bar = PromptBar(text=prompt)
         self.prompt_dock = self._make_dock("Prompt", "dock_prompt", self.prompt_bar,
                                            "The prompt and its characters as the model sees them.", closable=False)
-        for spec in (ARCH_SPEC, *ANALYSIS_PANELS, TRAIN_SPEC):
+        for spec in (ARCH_SPEC, *ANALYSIS_PANELS, TRAIN_SPEC):  # every dock, so layouts stay compatible
             self._make_dock(spec.title, spec.object_name, _placeholder("Loading the model…"), spec.tip)
         self._arrange_default()
         self.training = TrainingControl(self)
@@ -151,11 +154,14 @@ class MainWindow(QMainWindow):
         from .panels.architecture import ArchitecturePanel
         from .panels.training import TrainingPanel
 
-        classes, self.skipped = load_panel_classes()
+        classes, self.skipped = load_panel_classes(self.panel_specs)
+        for spec in ANALYSIS_PANELS:
+            if spec not in self.panel_specs:
+                self.skipped[spec.object_name] = "not shown in this window"
         self.architecture = ArchitecturePanel()
         self.training_panel = TrainingPanel()
         built = {ARCH_SPEC.object_name: self.architecture, TRAIN_SPEC.object_name: self.training_panel}
-        for spec in ANALYSIS_PANELS:
+        for spec in self.panel_specs:
             if spec.object_name in classes:
                 try:
                     built[spec.object_name] = classes[spec.object_name](parent=None)

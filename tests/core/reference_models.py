@@ -209,18 +209,22 @@ def randomize_reference(module: nn.Module, seed: int = 0, scale: float = 0.2) ->
 
 def save_nanogpt(folder: Path, model: NanoGPT, *, compiled: bool = False, dataset: str = "tiny_char",
                  name: str = "ckpt.pt") -> Path:
-    """Write ``ckpt.pt`` as nanoGPT's train.py does (with a real AdamW state after one step)."""
+    """Write ``ckpt.pt`` as nanoGPT's train.py does, with an AdamW state of the shape
+    ``optimizer.state_dict()`` gives after a step (built by hand: a real step imports torch._dynamo,
+    which takes many seconds)."""
     folder.mkdir(parents=True, exist_ok=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    model(torch.zeros(1, 2, dtype=torch.long)).sum().backward()
-    snapshot = {k: v.clone() for k, v in model.state_dict().items()}
-    opt.step()
-    with torch.no_grad():  # keep the weights the test compares against; the optimizer state stays real
-        model.load_state_dict(snapshot)
+    params = list(model.parameters())
+    optimizer = {
+        "state": {i: {"step": torch.tensor(250.0), "exp_avg": torch.randn_like(p.detach()) * 1e-3,
+                      "exp_avg_sq": torch.rand_like(p.detach()) * 1e-6} for i, p in enumerate(params)},
+        "param_groups": [{"lr": 1e-3, "betas": (0.9, 0.99), "eps": 1e-8, "weight_decay": 0.1, "amsgrad": False,
+                          "foreach": None, "maximize": False, "capturable": False, "differentiable": False,
+                          "fused": None, "params": list(range(len(params)))}],
+    }
     sd = model.state_dict()
     if compiled:
         sd = {"_orig_mod." + k: v for k, v in sd.items()}
-    ckpt = {"model": sd, "optimizer": opt.state_dict(), "model_args": dict(model.model_args), "iter_num": 250,
+    ckpt = {"model": sd, "optimizer": optimizer, "model_args": dict(model.model_args), "iter_num": 250,
             "best_val_loss": torch.tensor(1.4697), "config": {"dataset": dataset, "batch_size": 64, "compile": compiled}}
     path = folder / name
     torch.save(ckpt, path)

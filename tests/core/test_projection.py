@@ -167,3 +167,19 @@ def test_tsne_worker_one_job_at_a_time_cancel_then_same_result():
         assert w.jobs_started == 2
     finally:
         w.close()
+
+
+def test_neighbors_of_a_big_table_match_a_full_sort():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(600, 8))
+    X[10] = X[3] * 2.0  # an exact tie in direction with row 3
+    idx = pj.CosineIndex(X)
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    for i in (0, 3, 599):
+        s = U @ U[i]
+        s[i] = -np.inf
+        want = np.lexsort((np.arange(600), -s))[:5]
+        got = idx.neighbors(i, 5)
+        assert [j for j, _ in got] == want.tolist()
+        np.testing.assert_allclose([v for _, v in got], s[want], atol=1e-12)
+    assert idx.neighbors(3, 1)[0][0] == 10

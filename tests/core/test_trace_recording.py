@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import randomize
 from explorer import ExplorerModel, GPTConfig
 from explorer.core import stats
 from explorer.core.trace import activation_shapes, ln_site_input, ln_sites
-import reference_models  # noqa: F401  (one torch thread)
+from reference_models import randomize_reference as randomize
 
 PROMPT = "First Citizen:\nBefore we proceed"  # 32 characters = the tiny model's block_size
 

@@ -83,14 +83,17 @@ def close_window(w) -> None:
 
 @pytest.fixture
 def make_window(qtbot):
-    """``make_window(path, prompt)``: a main window that has loaded ``path`` (None: the bundled
-    model) and received the trace of ``prompt``. Closed (threads joined) at the end of the test."""
+    """``make_window(path, prompt, all_panels)``: a main window that has loaded ``path`` (None: the
+    bundled model) and received the trace of ``prompt``; with ``all_panels=False`` it shows only
+    the app's own panels (architecture, training), which is quicker to build. Closed (threads
+    joined) at the end of the test."""
     from explorer.gui.main_window import MainWindow
+    from explorer.gui.panels import ANALYSIS_PANELS
 
     made = []
 
-    def make(path=None, prompt="First Citizen:\nBefore"):
-        w = MainWindow(prompt=prompt)
+    def make(path=None, prompt="First Citizen:\nBefore", all_panels=True):
+        w = MainWindow(prompt=prompt, panels=ANALYSIS_PANELS if all_panels else ())
         qtbot.addWidget(w)
         made.append(w)
         w.show()
@@ -106,4 +109,11 @@ def make_window(qtbot):
 
 @pytest.fixture
 def window(make_window, model_file):
+    """A window with every analysis panel that is installed."""
     return make_window(model_file)
+
+
+@pytest.fixture
+def light_window(make_window, model_file):
+    """A window with only the architecture and training panels."""
+    return make_window(model_file, all_panels=False)

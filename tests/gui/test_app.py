@@ -19,6 +19,12 @@ from explorer.gui.selection import EMBED
 from conftest import close_window  # tests/gui/conftest.py
 
 
+@pytest.fixture
+def window(light_window):
+    """These tests are about the window itself: the analysis panels are not needed."""
+    return light_window
+
+
 def test_window_paints_a_loading_state_before_any_model(qtbot):
     w = MainWindow()
     qtbot.addWidget(w)
@@ -85,7 +91,7 @@ def test_every_panel_dock_is_movable_closable_and_reopened_from_the_view_menu(wi
 
 
 def test_layout_and_geometry_are_restored_on_the_next_start(qtbot, make_window, model_file):
-    w = make_window(model_file)
+    w = make_window(model_file, all_panels=False)
     w.setGeometry(30, 40, 700, 560)
     w.docks["dock_embeddings"].close()
     close_window(w)

@@ -162,7 +162,7 @@ def run_generate(panel, model, qtbot, prompt, n, seed, **settings) -> str:
     for name, value in settings.items():
         getattr(panel, name).setValue(value)
     qtbot.mouseClick(panel.gen_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not panel.run.active, timeout=10000)
+    qtbot.waitUntil(lambda: not panel.run.active, timeout=60000)
     panel.appendTextRequested.disconnect(loop.on_append)
     assert all(len(s) == 1 for s in loop.appended)
     return "".join(loop.appended)
@@ -199,7 +199,7 @@ def test_stop_and_editing_the_prompt_end_a_run(panel, tiny_model, qtbot):
     panel.n_spin.setValue(500)
     panel.delay_spin.setValue(30)
     panel.generate()
-    qtbot.waitUntil(lambda: len(loop.appended) >= 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(loop.appended) >= 2, timeout=30000)
     assert panel.stop_button.isEnabled() and not panel.gen_button.isEnabled()
     qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
     n = len(loop.appended)
@@ -208,7 +208,7 @@ def test_stop_and_editing_the_prompt_end_a_run(panel, tiny_model, qtbot):
     assert "stopped" in panel.status.text() and panel.gen_button.isEnabled()
 
     panel.generate()
-    qtbot.waitUntil(lambda: len(loop.appended) >= n + 1, timeout=5000)
+    qtbot.waitUntil(lambda: len(loop.appended) >= n + 1, timeout=30000)
     panel.set_trace(tiny_model.trace("All:"))  # the user typed something else
     assert not panel.run.active and "edited" in panel.status.text()
 

@@ -34,13 +34,24 @@ class RecordingPanel(Panel):
         super().set_selection(sel)
 
 
-@pytest.fixture
-def recorder(window):
+def add_recorder(window) -> RecordingPanel:
     rec = RecordingPanel()
     window.add_panel("dock_recorder", rec)
     rec.traces.clear()
     rec.selections.clear()
     return rec
+
+
+@pytest.fixture
+def recorder(window):
+    """A recording panel in a window with every installed analysis panel."""
+    return add_recorder(window)
+
+
+@pytest.fixture
+def light(light_window):
+    """A window with only the app's own panels, plus a recording panel."""
+    return light_window, add_recorder(light_window)
 
 
 def test_typing_updates_the_trace_every_panel_sees(window, recorder, qtbot):
@@ -77,7 +88,8 @@ def test_of_three_rapid_edits_only_the_last_is_rendered(window, recorder, qtbot)
         assert panel.trace.text == "First Citizen", name
 
 
-def test_a_burst_of_keystrokes_costs_few_forward_passes(window, recorder, qtbot):
+def test_a_burst_of_keystrokes_costs_few_forward_passes(light, qtbot):
+    window, recorder = light
     worker = window.controller.worker
     model = worker.model
     original = model.trace
@@ -97,7 +109,8 @@ def test_a_burst_of_keystrokes_costs_few_forward_passes(window, recorder, qtbot)
     assert recorder.traces[-1].text == "First Citizen:\nBeforeabcdefghij"
 
 
-def test_the_gui_thread_never_runs_a_forward_pass(window, qtbot):
+def test_the_gui_thread_never_runs_a_forward_pass(light_window, qtbot):
+    window = light_window
     module = window.controller.worker.model.module
     threads = []
     original = module.forward
@@ -134,7 +147,8 @@ def test_a_selection_change_reaches_every_panel_without_a_new_trace(window, reco
     assert window.prompt_bar.strip.selected == 3
 
 
-def test_selection_values_are_checked_against_the_model(window):
+def test_selection_values_are_checked_against_the_model(light_window):
+    window = light_window
     c = window.controller
     T = c.trace.T
     assert c.select(layer=99).layer == 2  # n_layer: ln_f / lm_head
@@ -148,7 +162,8 @@ def test_selection_values_are_checked_against_the_model(window):
         c.select(colour="red")
 
 
-def test_clicking_a_token_chip_selects_its_position_everywhere(window, recorder, qtbot):
+def test_clicking_a_token_chip_selects_its_position_everywhere(light, qtbot):
+    window, recorder = light
     strip = window.prompt_bar.strip
     k = next(i for i, chip in enumerate(strip.model.chips) if chip.position == 3)
     with qtbot.waitSignal(window.controller.selectionChanged, timeout=2000):
@@ -157,7 +172,8 @@ def test_clicking_a_token_chip_selects_its_position_everywhere(window, recorder,
     assert recorder.selections[-1].position == 3 and strip.selected == 3
 
 
-def test_a_panel_can_append_text_to_the_prompt(window, recorder, qtbot):
+def test_a_panel_can_append_text_to_the_prompt(light, qtbot):
+    window, recorder = light
     with qtbot.waitSignal(window.controller.traceChanged, timeout=20000):
         recorder.appendTextRequested.emit("ab")
     assert window.prompt_bar.text() == "First Citizen:\nBeforeab"
@@ -211,12 +227,13 @@ def test_an_empty_prompt_gives_an_empty_trace(window, recorder, qtbot):
         assert panel.trace is sig.args[0], name
 
 
-def test_a_huge_paste_stays_responsive(window, recorder, qtbot, corpus_text):
+def test_a_huge_paste_stays_responsive(light, qtbot, corpus_text):
+    window, recorder = light
     text = (corpus_text * 200)[:200_000]
     t0 = time.perf_counter()
     window.prompt_bar.set_text(text)
     elapsed = time.perf_counter() - t0
-    assert elapsed < 1.0
+    assert elapsed < 2.0  # the text field, the chips and the notice for 200,000 characters
     assert len(window.prompt_bar.strip.model.chips) <= MAX_CHIPS + SHOWN_CROPPED + 2
     qtbot.waitUntil(lambda: bool(recorder.traces) and recorder.traces[-1].text == text, timeout=20000)
     assert recorder.traces[-1].T == window.controller.model_info.config.block_size
