@@ -272,6 +272,7 @@ def _lecture_to_native(path: Path, sd: Mapping[str, Any]) -> tuple[GPTConfig, di
         if k.endswith(".tril") or ".sa.heads." in k:
             continue
         out[k] = v
+    hs = int(C) // n_head
     for i in layers:
         parts = []
         for kind in ("query", "key", "value"):
@@ -279,6 +280,9 @@ def _lecture_to_native(path: Path, sd: Mapping[str, Any]) -> tuple[GPTConfig, di
                 key = f"blocks.{i}.sa.heads.{h}.{kind}.weight"
                 if key not in sd:
                     raise CheckpointError(path, f"missing weights: {key}")
+                if tuple(sd[key].shape) != (hs, int(C)):
+                    raise CheckpointError(path, f"{key} has shape {tuple(sd[key].shape)}, expected {(hs, int(C))} "
+                                                f"for {n_head} heads of size {hs}")
                 parts.append(sd[key])
         try:
             out[f"blocks.{i}.sa.qkv.weight"] = torch.cat(parts, dim=0)  # (3C, C): [q heads | k heads | v heads]
@@ -343,11 +347,16 @@ def _nanogpt_to_native(path: Path, sd: Mapping[str, Any], args: Mapping[str, Any
     return cfg, out
 
 
+class _ForbiddenGlobal(pickle.UnpicklingError):
+    """A pickle asked for a class or function."""
+
+
 class _NoClassesUnpickler(pickle.Unpickler):
     """Admits plain data only: any reference to a class or function is refused, so nothing runs."""
 
     def find_class(self, module: str, name: str):
-        raise pickle.UnpicklingError(f"meta.pkl refers to {module}.{name}; only plain data is allowed")
+        raise _ForbiddenGlobal(f"it refers to {module}.{name}, which could run code; only plain data "
+                               "(dicts, lists, ints, strs) is allowed")
 
 
 def _plain(obj: Any, depth: int = 0) -> bool:
@@ -371,9 +380,9 @@ def read_meta_pkl(path: str | Path) -> list[str]:
         raise CheckpointError(path, f"cannot read: {e.strerror or e}") from e
     try:
         meta = _NoClassesUnpickler(io.BytesIO(data)).load()
-    except pickle.UnpicklingError as e:
+    except _ForbiddenGlobal as e:
         raise CheckpointError(path, f"refused: {_short(e)}") from e
-    except Exception as e:
+    except Exception as e:  # truncated or not a pickle at all
         raise CheckpointError(path, f"not a readable meta.pkl: {_short(e)}") from e
     if not isinstance(meta, dict) or not _plain(meta):
         raise CheckpointError(path, "meta.pkl must hold a dict of plain data {vocab_size, itos, stoi}")
@@ -422,7 +431,11 @@ def _sniff(path: Path) -> str:
         raise CheckpointError(path, "the file is empty")
     # safetensors: a little-endian u64 header length, then the JSON header. Checked first: the length's
     # low byte can be 0x80, which would otherwise look like the start of a pickle.
-    if len(head) >= 9 and head[8:9] == b"{" and 8 + int.from_bytes(head[:8], "little") <= path.stat().st_size:
+    if len(head) >= 9 and head[8:9] == b"{" and head[5:8] == b"\0\0\0":
+        header_end, size = 8 + int.from_bytes(head[:8], "little"), path.stat().st_size
+        if header_end > size:
+            raise CheckpointError(path, f"not a readable safetensors file (truncated: its header ends at byte "
+                                        f"{header_end} but the file has {size} bytes)")
         return "safetensors"
     if head[:4] == b"PK\x03\x04":  # torch.save's zip format
         return "torch"

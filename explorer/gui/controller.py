@@ -65,6 +65,7 @@ class Controller(QObject):
         self.model_info: ModelInfo | None = None
         self.loading = False
         self.n_dropped = 0  # results dropped because a newer edit was made meanwhile
+        self._pending_selection: Selection | None = None
         self._closed = False
 
         self.thread = QThread()
@@ -109,7 +110,12 @@ class Controller(QObject):
             self.n_dropped += 1
             return
         self.trace = trace
+        pending, self._pending_selection = self._pending_selection, None
+        if pending is not None:
+            self.selection = pending  # the window gives it to each view before the trace
         self.traceChanged.emit(trace)
+        if pending is not None:
+            self.selectionChanged.emit(pending)
 
     def _on_trace_failed(self, gen: int, message: str) -> None:
         if gen == self.gen:
@@ -190,9 +196,9 @@ class Controller(QObject):
         site = sel.ln_site if sel.ln_site in _ln_sites(cfg.n_layer) else self._site_for_layer(
             layer, sel.ln_site, cfg.n_layer)
         new = Selection(layer=layer, ln_site=site, head=max(0, min(sel.head, cfg.n_head - 1)), position=None)
-        if new != sel:
-            self.selection = new
-            self.selectionChanged.emit(new)
+        # applied with the new model's first trace, so no view sees the old trace with a selection
+        # made for the new model (or the other way round)
+        self._pending_selection = new if new != sel else None
 
     # ---- models -------------------------------------------------------------------------------
     def warm(self) -> None:

@@ -136,7 +136,7 @@ class MainWindow(QMainWindow):
     def _apply_default_sizes(self) -> None:
         d = self.docks
         w, h = max(self.width(), 800), max(self.height(), 600)
-        self.resizeDocks([d["dock_prompt"]], [int(h * 0.2)], Qt.Orientation.Vertical)
+        self.resizeDocks([d["dock_prompt"]], [int(h * 0.24)], Qt.Orientation.Vertical)
         self.resizeDocks([d["dock_architecture"], d["dock_attention"], d["dock_logits"]],
                          [int(w * 0.26), int(w * 0.37), int(w * 0.37)], Qt.Orientation.Horizontal)
         self.resizeDocks([d["dock_attention"], d["dock_embeddings"]], [int(h * 0.4), int(h * 0.4)],
@@ -252,8 +252,11 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _on_trace(self, trace) -> None:
+        sel = self.controller.selection
         for name, panel in self.panels.items():
             try:
+                if panel.selection != sel:  # a new model's fitted selection arrives with its first trace
+                    panel.selection = sel
                 panel.set_trace(trace)
             except Exception as e:
                 log.exception("panel %s failed on a trace", name)

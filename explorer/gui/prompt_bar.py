@@ -134,7 +134,10 @@ class TokenStrip(QWidget):
             x += w + self.GAP
         self._rects = rects
         self._layout_width = width
-        return (y + h) if rects else h
+        height = (y + h) if rects else h
+        if self.minimumHeight() != height:  # so the scroll area scrolls instead of clipping rows
+            self.setMinimumHeight(height)
+        return height
 
     def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt API)
         return True
@@ -316,9 +319,9 @@ class PromptBar(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(3)
-        layout.addWidget(self.edit, 3)
+        layout.addWidget(self.edit, 1)
         layout.addWidget(self.notice)
-        layout.addWidget(self.scroll, 2)
+        layout.addWidget(self.scroll, 1)
 
         self.edit.textChanged.connect(self._on_text_changed)
         self.edit.filesDropped.connect(self.filesDropped)

@@ -2,7 +2,7 @@
 selects it in every view, and the side box explains it with this model's numbers."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
 from explorer.gui.selection import EMBED
 
@@ -50,7 +50,8 @@ def test_clicking_a_head_selects_it_in_every_view(light_window, qtbot):
     rect = tree.visualItemRect(item)
     trace = w.controller.trace
     with qtbot.waitSignal(w.controller.selectionChanged, timeout=2000):
-        qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        x = min(rect.left() + 20, tree.viewport().width() - 2)  # on the row's label, inside a narrow dock
+        qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, rect.center().y()))
     sel = w.controller.selection
     assert (sel.layer, sel.head, sel.ln_site) == (1, 1, "blocks.1.ln1")
     for name, panel in w.panels.items():
@@ -111,6 +112,7 @@ def test_a_new_model_rebuilds_the_tree(light_window, qtbot, tmp_path):
     w.controller.select(layer=2, head=1)  # ln_f / lm_head of the 2-layer model
     with qtbot.waitSignal(w.controller.modelChanged, timeout=20000):
         w.open_path(str(path))
+    qtbot.waitUntil(lambda: w.controller.trace.model_name == "three_layers", timeout=20000)
     assert w.controller.selection.layer == 3  # still ln_f / lm_head, not block 2
     assert w.controller.selection.ln_site == "ln_final"
     arch = w.architecture

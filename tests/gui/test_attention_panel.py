@@ -285,3 +285,19 @@ def test_dark_palette_switches_the_theme(panel, tiny_model):
     pal.setColor(QPalette.ColorRole.Window, QColor("#F0F0F0"))
     panel.setPalette(pal)
     assert panel.grid.backgroundBrush().color().name().upper() == th.LIGHT.background.upper()
+
+
+def test_row_and_grid_clicks_change_the_shared_selection_in_the_main_window(make_window, model_file, qtbot):
+    w = make_window(model_file, prompt="First Citizen")
+    panel = w.panels["dock_attention"]
+    logits = w.panels["dock_logits"]
+    w.docks["dock_attention"].raise_()
+    qtbot.waitUntil(lambda: panel.isVisible() and panel.heatmap.T == 13, timeout=10000)
+    qtbot.wait(50)
+    scene_click(qtbot, panel.heatmap.glw, panel.heatmap.vb.mapViewToScene(QPointF(0.5, 3.5)))
+    qtbot.waitUntil(lambda: w.controller.selection.position == 3, timeout=5000)
+    assert panel.text_view.query == 3 and logits._shown["pos"] == 3  # every panel follows
+    grid = panel.grid
+    scene_click(qtbot, grid, grid.views[1][1].sceneBoundingRect().center())
+    qtbot.waitUntil(lambda: (w.controller.selection.layer, w.controller.selection.head) == (1, 1), timeout=5000)
+    assert panel.block_spin.value() == 1 and panel.head_spin.value() == 1

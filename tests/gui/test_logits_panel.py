@@ -353,3 +353,20 @@ def test_export_views_and_data(panel, tiny_model):
         assert row[4] == pytest.approx(p[row[2]])
     assert len(data["predictions"].rows) == trace.T
     assert len(data["lm_head_decomposition"].rows) == tiny_model.config.n_embd
+
+
+def test_generate_in_the_main_window_appends_through_the_trace_pipeline(make_window, model_file, qtbot):
+    """The real loop: the prompt bar appends each character, the worker traces it, the panel samples
+    the next one from the new trace."""
+    w = make_window(model_file, prompt="First")
+    panel = w.panels["dock_logits"]
+    panel.n_spin.setValue(4)
+    panel.seed_spin.setValue(11)
+    panel.delay_spin.setValue(0)
+    qtbot.mouseClick(panel.gen_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.run.active, timeout=60000)
+    generated = panel.run.generated
+    assert len(generated) == 4 and "generated 4 characters" in panel.status.text()
+    assert w.prompt_bar.text() == "First" + generated
+    assert w.controller.trace.text == "First" + generated
+    assert panel.trace.text == "First" + generated

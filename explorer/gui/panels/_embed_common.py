@@ -52,6 +52,12 @@ def style_plot(plot: pg.PlotItem, theme: th.Theme) -> None:
 
 
 def set_label(plot: pg.PlotItem, side: str, text: str, theme: th.Theme) -> None:
+    """An axis label in the theme's colour; a no-op when nothing changed (setLabel re-lays out)."""
+    ax = plot.getAxis(side)
+    key = (text, theme.foreground)
+    if getattr(ax, "_label_key", None) == key:
+        return
+    ax._label_key = key
     plot.setLabel(side, text, **{"color": theme.foreground, "font-size": f"{th.LABEL_PT}pt"})
 
 

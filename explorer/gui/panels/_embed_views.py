@@ -196,6 +196,8 @@ class PositionView:
             _disable_mouse(t)
             self.plot.addItem(t, ignoreBounds=True)
         self.coords = np.zeros((0, 2))
+        self._brushes: list = []
+        self._edge = pg.mkPen(QColor(0, 0, 0, 80))
         self.apply_theme(theme)
 
     def apply_theme(self, theme: th.Theme) -> None:
@@ -212,10 +214,10 @@ class PositionView:
     def set_table(self, coords: np.ndarray) -> None:
         n = len(coords)
         self.coords = np.asarray(coords, dtype=np.float64)
-        vals = np.arange(n) / max(n - 1, 1)
-        rgba = self.cmap.map(vals, mode="byte")
-        self.points.setData(pos=self.coords, data=np.arange(n),
-                            brush=[pg.mkBrush(*c) for c in rgba], pen=pg.mkPen(QColor(0, 0, 0, 80)))
+        if len(self._brushes) != n:  # one brush per position, made once: the symbol atlas keys on them
+            rgba = self.cmap.map(np.arange(n) / max(n - 1, 1), mode="byte")
+            self._brushes = [pg.mkBrush(*c) for c in rgba]
+        self.points.setData(pos=self.coords, data=np.arange(n), brush=self._brushes, pen=self._edge)
         self.path.setData(self.coords[:, 0], self.coords[:, 1])
         self.bar.setLevels((0, max(n - 1, 1)))
         step = max(1, int(np.ceil(n / (len(self.numbers) - 1))))

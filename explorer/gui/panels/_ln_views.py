@@ -164,6 +164,7 @@ class GainBiasView:
             p.setMenuEnabled(False)
             p.showGrid(x=False, y=True, alpha=0.2)
         self.marked: list[int] = []
+        self._shown: tuple = (None, None)
         self.apply_theme(theme)
 
     def apply_theme(self, theme: th.Theme) -> None:
@@ -189,6 +190,9 @@ class GainBiasView:
             t.setColor(QColor(theme.foreground))
 
     def update(self, gain: np.ndarray, bias: np.ndarray) -> None:
+        if gain is self._shown[0] and bias is self._shown[1]:
+            return  # same weights (a new prompt): nothing to redraw
+        self._shown = (gain, bias)
         C = len(gain)
         x = np.arange(C, dtype=np.float64)
         self.gain_bars.setOpts(x=x, height=np.asarray(gain, np.float64), width=0.8)

@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, Q
                                QTabWidget, QVBoxLayout, QWidget)
 
 from ...core.projection import (CACHE, CHAR_CLASSES, CosineIndex, ProjectionCache, cached_pca,
-                                char_classes, cosine_neighbors_all, projection_key, table_key, tsne)
+                                char_classes, cosine_neighbors_all, projection_key, single_thread_blas,
+                                table_key, tsne)
 from ...core.tokenizer import display_char
 from .. import theme as th
 from ..selection import Selection
@@ -229,13 +230,14 @@ class EmbeddingPanel(Panel):
         if tr is None:
             return
         t0 = time.perf_counter()
-        self._sync_tables(tr)
-        if self.pca is not None:
-            self._sync_method()
-            self._sync_highlight()
-            self._sync_context()
-            self._sync_side()
-        self._sync_captions()
+        with single_thread_blas():  # small matrices: threads only spin on a busy machine
+            self._sync_tables(tr)
+            if self.pca is not None:
+                self._sync_method()
+                self._sync_highlight()
+                self._sync_context()
+                self._sync_side()
+            self._sync_captions()
         self.last_render_ms = (time.perf_counter() - t0) * 1000.0
 
     # ---- tables (once per weights version) --------------------------------------------------------

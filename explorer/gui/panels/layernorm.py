@@ -267,7 +267,7 @@ class LayerNormPanel(Panel):
         pos = self.selection.resolved_position(tr.T)
         labels = tr.display_tokens
         self.per_position.update(labels, st.in_mean, st.in_std, st.out_mean, st.out_std, pos)
-        self.gain_bias.update(np.asarray(st.gain), np.asarray(st.bias))
+        self.gain_bias.update(st.gain, st.bias)
         if pos is not None:
             self.histogram.update(np.asarray(tr.ln_input(self.site)[pos]), np.asarray(self._output(self.site)[pos]))
         else:

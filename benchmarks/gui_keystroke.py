@@ -1,0 +1,146 @@
+"""Keystroke → repainted panels: how long the app takes from a key press in the prompt until every
+panel shows the new trace, over 100 edits, with the bundled default model, offscreen.
+
+Each edit is one ``QTest.keyClick`` into the prompt (the real path: ``textChanged`` → controller →
+trace thread → ``traceChanged`` → every panel's ``set_trace`` → Qt repaints). The clock stops when
+the trace of that keystroke has been handed to every panel and the paint events it caused have been
+processed. The prompt starts as the default ("ROMEO:\\nBut soft, what light") and grows by 100
+characters of Shakespeare, so T goes from 27 to 127. Printed: p50 / p95 / max of the whole
+latency (target p95 <= 50 ms), the trace thread's forward pass, the GUI thread's share, and each
+panel's ``set_trace`` time.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/gui_keystroke.py [--edits 100] [--checkpoint P] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+TEXT = (" Arise, fair sun, and kill the envious moon, who is already sick and pale with grief, that thou"
+        " her maid art far more fair than she. Be not her maid.")
+
+
+def pct(values, q):
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, int(round(q / 100 * (len(s) - 1)))))]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--edits", type=int, default=100)
+    ap.add_argument("--checkpoint", default=None, help="model to open (default: the bundled model)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+
+    from PySide6.QtCore import QEvent, QEventLoop, QObject, QSettings, QTimer
+    from PySide6.QtTest import QTest
+
+    import tempfile
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
+    from explorer.gui.app import make_app
+
+    app = make_app()
+    from explorer.gui.main_window import MainWindow
+
+    w = MainWindow()
+    w.show()
+    w.setGeometry(0, 0, 1440, 900)
+    c = w.controller
+    loop = QEventLoop()
+    c.traceChanged.connect(lambda t: loop.quit())
+    c.warm()
+    c.open_model(args.checkpoint)
+    loop.exec()
+
+    class PaintCounter(QObject):
+        n = 0
+
+        def eventFilter(self, obj, event):  # noqa: N802
+            if event.type() == QEvent.Type.Paint:
+                PaintCounter.n += 1
+            return False
+
+    counter = PaintCounter()
+    app.installEventFilter(counter)
+
+    panel_ms: dict[str, list[float]] = {name: [] for name in w.panels}
+    for name, panel in w.panels.items():
+        original = panel.set_trace
+
+        def timed(trace, _orig=original, _name=name):
+            t0 = time.perf_counter()
+            _orig(trace)
+            panel_ms[_name].append((time.perf_counter() - t0) * 1000)
+
+        panel.set_trace = timed
+
+    def flush() -> None:
+        for _ in range(3):
+            app.processEvents()
+
+    T0 = c.trace.T
+    edit = w.prompt_bar.edit
+    edit.setFocus()
+    flush()
+    total, trace_ms, paints = [], [], []
+    text = (TEXT * (args.edits // len(TEXT) + 1))[: args.edits]
+    for ch in text:
+        PaintCounter.n = 0
+        waiting = QEventLoop()
+        target = {}
+
+        def done(trace, _w=waiting, _t=target):
+            if trace.gen == _t.get("gen"):
+                QTimer.singleShot(0, _w.quit)
+
+        c.traceChanged.connect(done)
+        t0 = time.perf_counter()
+        QTest.keyClick(edit, ch)
+        target["gen"] = c.gen
+        if not (c.trace is not None and c.trace.gen == c.gen):
+            waiting.exec()
+        flush()
+        total.append((time.perf_counter() - t0) * 1000)
+        c.traceChanged.disconnect(done)
+        trace_ms.append(c.trace.elapsed_ms)
+        paints.append(PaintCounter.n)
+    assert w.prompt_bar.text().endswith(text[-10:])
+    gui_ms = [t - f for t, f in zip(total, trace_ms)]
+    result = {
+        "model": c.model_info.name, "params": c.model_info.n_params, "edits": len(total),
+        "T_first": T0, "T_last": c.trace.T,
+        "latency_ms": {"p50": pct(total, 50), "p95": pct(total, 95), "max": max(total)},
+        "trace_thread_ms": {"p50": pct(trace_ms, 50), "p95": pct(trace_ms, 95)},
+        "gui_thread_ms": {"p50": pct(gui_ms, 50), "p95": pct(gui_ms, 95)},
+        "panel_set_trace_ms_p50": {k: (statistics.median(v) if v else None) for k, v in panel_ms.items()},
+        "widget_paints_per_edit": statistics.mean(paints),
+        "panels": sorted(w.panels),
+        "target_p95_ms": 50,
+    }
+    w.close()
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        lat = result["latency_ms"]
+        print(f"model {result['model']} ({result['params']:,} params), {len(total)} edits, T {result['T_first']} → "
+              f"{result['T_last']}, panels: {', '.join(result['panels'])}")
+        print(f"keystroke → repainted panels: p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, max {lat['max']:.1f} ms "
+              f"(target p95 <= 50 ms: {'met' if lat['p95'] <= 50 else 'NOT met'})")
+        print(f"  trace thread (forward pass + recording): p50 {result['trace_thread_ms']['p50']:.1f} ms, "
+              f"p95 {result['trace_thread_ms']['p95']:.1f} ms")
+        print(f"  GUI thread (panels + paint + queueing): p50 {result['gui_thread_ms']['p50']:.1f} ms, "
+              f"p95 {result['gui_thread_ms']['p95']:.1f} ms; {result['widget_paints_per_edit']:.0f} widget paints per edit")
+        for k, v in result["panel_set_trace_ms_p50"].items():
+            print(f"  {k}.set_trace p50 {v:.2f} ms" if v is not None else f"  {k}: no trace")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
