@@ -11,6 +11,7 @@ import os
 import shlex
 import signal
 import sys
+import textwrap
 import time
 
 MODEL_OPTIONS = ("block_size", "n_layer", "n_head", "n_embd")
@@ -18,21 +19,47 @@ TRAIN_OPTIONS = ("batch_size", "max_iters", "lr", "min_lr", "warmup_iters", "lr_
                  "beta1", "beta2", "grad_clip", "eval_interval", "eval_iters", "sample_chars", "seed")
 
 
+# The presets' values, shown in --help without importing torch (a test checks them against
+# explorer.core.training.PRESETS): option → (lecture, small, tiny).
+PRESET_VALUES = {
+    "n_layer": (6, 4, 2), "n_head": (6, 4, 2), "n_embd": (384, 128, 32), "block_size": (256, 128, 32),
+    "dropout": (0.2, 0.1, 0.0), "max_iters": (5000, 4000, 200), "batch_size": (64, 32, 16),
+    "lr": (3e-4, 1e-3, 3e-3), "min_lr": (3e-4, 1e-4, 3e-4), "warmup_iters": (0, 100, 10),
+    "grad_clip": (0.0, 1.0, 1.0), "eval_interval": (500, 500, 50), "eval_iters": (200, 100, 10),
+    "sample_chars": (200, 200, 80), "weight_decay": (0.01, 0.01, 0.01), "beta1": (0.9, 0.9, 0.9),
+    "beta2": (0.999, 0.999, 0.999), "seed": (1337, 1337, 1337),
+}
+
+
+def _h(text: str, option: str) -> str:
+    lec, small, tiny = PRESET_VALUES[option]
+    if lec == small == tiny:
+        return f"{text} (default {lec:g})"
+    return f"{text} (lecture {lec:g} · small {small:g} · tiny {tiny:g})"
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "train", help="train, resume or fine-tune a model on a text file",
-        description="Train a character-level GPT on a UTF-8 text file. The split is the lecture's: first 90%% "
-                    "for training, last 10%% for validation. A checkpoint (weights, optimizer state, loss "
+        description=textwrap.fill("Train a character-level GPT on a UTF-8 text file. The split is the lecture's: first 90% "
+                    "for training, last 10% for validation. A checkpoint (weights, optimizer state, loss "
                     "history) is written atomically to --out on every evaluation and at the end; Ctrl-C saves "
                     "and exits. Presets: lecture (the lecture's 10.8M-parameter model), small (0.8M, the "
-                    "bundled model's recipe), tiny (seconds). Options given explicitly override the preset.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "bundled model's recipe), tiny (seconds). Options given explicitly override the preset; "
+                    "the values in parentheses are each preset's.", 79),
+        epilog="examples:\n"
+               "  python -m explorer train --corpus input.txt --out run.safetensors\n"
+               "  python -m explorer train --resume run.safetensors --max-iters 6000\n"
+               "  python -m explorer train --init run.safetensors --corpus sonnets.txt --out ft.safetensors "
+               "--max-iters 500 --lr 3e-4",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("data and files")
     g.add_argument("--corpus", metavar="FILE",
                    help="UTF-8 training text (required unless --resume or --download-shakespeare)")
     g.add_argument("--download-shakespeare", action="store_true",
                    help="download Tiny Shakespeare into the user cache folder and use it as the corpus")
-    g.add_argument("--out", metavar="PATH", help="checkpoint to write (.safetensors); default: the --resume file")
+    g.add_argument("--out", metavar="PATH", help="checkpoint to write (.safetensors); default with --resume: "
+                                                 "the resumed file")
     g.add_argument("--resume", metavar="CKPT", help="continue the run saved in this checkpoint (same optimizer "
                                                     "state, step count and loss history)")
     g.add_argument("--init", metavar="CKPT", help="fine-tune this model (any loadable format) on --corpus; the "
@@ -41,34 +68,38 @@ def register(sub) -> None:
                    help="at the end, also write a weights-only copy (no optimizer state, smaller) here")
     g = p.add_argument_group("model (new runs only)")
     g.add_argument("--preset", choices=("lecture", "small", "tiny"), default="small",
-                   help="hyperparameter preset")
+                   help="hyperparameter preset (default small)")
     g.add_argument("--family", choices=("lecture", "nanogpt"), default="lecture",
-                   help="lecture: ReLU, untied lm_head with bias; nanogpt: GELU, tied lm_head")
-    g.add_argument("--n-layer", type=int, help="transformer blocks")
-    g.add_argument("--n-head", type=int, help="attention heads per block")
-    g.add_argument("--n-embd", type=int, help="embedding width (divisible by --n-head)")
-    g.add_argument("--block-size", type=int, help="context length in characters")
-    g.add_argument("--dropout", type=float, help="dropout probability (also applies when fine-tuning)")
+                   help="lecture: ReLU, untied lm_head with bias; nanogpt: GELU, tied lm_head (default lecture)")
+    g.add_argument("--n-layer", type=int, metavar="N", help=_h("transformer blocks", "n_layer"))
+    g.add_argument("--n-head", type=int, metavar="N", help=_h("attention heads per block", "n_head"))
+    g.add_argument("--n-embd", type=int, metavar="N", help=_h("embedding width, divisible by --n-head", "n_embd"))
+    g.add_argument("--block-size", type=int, metavar="N", help=_h("context length in characters", "block_size"))
+    g.add_argument("--dropout", type=float, metavar="P",
+                   help=_h("dropout probability (may also be set when fine-tuning)", "dropout"))
     g = p.add_argument_group("optimisation")
-    g.add_argument("--max-iters", type=int, help="total optimisation steps (with --resume: extend the run)")
-    g.add_argument("--batch-size", type=int, help="sequences per step")
-    g.add_argument("--lr", type=float, help="peak learning rate (AdamW)")
-    g.add_argument("--min-lr", type=float, help="learning rate at the end of the cosine decay")
-    g.add_argument("--warmup-iters", type=int, help="steps of linear warmup")
-    g.add_argument("--lr-decay-iters", type=int, help="step where the cosine decay reaches --min-lr "
-                                                      "(default: --max-iters)")
-    g.add_argument("--weight-decay", type=float, help="AdamW weight decay")
-    g.add_argument("--beta1", type=float, help="AdamW beta1")
-    g.add_argument("--beta2", type=float, help="AdamW beta2")
-    g.add_argument("--grad-clip", type=float, help="clip the gradient norm to this (0: off)")
-    g.add_argument("--seed", type=int, help="random seed (batches, dropout, initial weights)")
+    g.add_argument("--max-iters", type=int, metavar="N",
+                   help=_h("total optimisation steps; with --resume, extends the run", "max_iters"))
+    g.add_argument("--batch-size", type=int, metavar="N", help=_h("sequences per step", "batch_size"))
+    g.add_argument("--lr", type=float, help=_h("peak learning rate (AdamW)", "lr"))
+    g.add_argument("--min-lr", type=float, help=_h("learning rate at the end of the cosine decay", "min_lr"))
+    g.add_argument("--warmup-iters", type=int, metavar="N", help=_h("steps of linear warmup", "warmup_iters"))
+    g.add_argument("--lr-decay-iters", type=int, metavar="N",
+                   help="step where the cosine decay reaches --min-lr (default: --max-iters)")
+    g.add_argument("--weight-decay", type=float, metavar="W", help=_h("AdamW weight decay", "weight_decay"))
+    g.add_argument("--beta1", type=float, metavar="B", help=_h("AdamW beta1", "beta1"))
+    g.add_argument("--beta2", type=float, metavar="B", help=_h("AdamW beta2", "beta2"))
+    g.add_argument("--grad-clip", type=float, metavar="C", help=_h("clip the gradient norm to C (0: off)", "grad_clip"))
+    g.add_argument("--seed", type=int, help=_h("random seed of batches, dropout and initial weights", "seed"))
     g = p.add_argument_group("evaluation and output")
-    g.add_argument("--eval-interval", type=int, help="evaluate and save every N steps")
-    g.add_argument("--eval-iters", type=int, help="batches per split in each evaluation")
-    g.add_argument("--sample-chars", type=int, help="characters sampled at each evaluation (0: none)")
-    g.add_argument("--log-interval", type=int, default=50,
-                   help="steps between log lines when the output is not a terminal")
-    g.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for PyTorch")
+    g.add_argument("--eval-interval", type=int, metavar="N", help=_h("evaluate and save every N steps", "eval_interval"))
+    g.add_argument("--eval-iters", type=int, metavar="N", help=_h("batches per split in each evaluation", "eval_iters"))
+    g.add_argument("--sample-chars", type=int, metavar="N",
+                   help=_h("characters sampled at each evaluation, 0 for none", "sample_chars"))
+    g.add_argument("--log-interval", type=int, default=50, metavar="N",
+                   help="steps between log lines when the output is not a terminal (default 50)")
+    g.add_argument("--threads", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help=f"CPU threads for PyTorch (default: all, here {os.cpu_count() or 1})")
     g.add_argument("--no-progress", action="store_true", help="no progress bar: log lines only")
     p.set_defaults(func=run, _parser=p)
 

@@ -18,6 +18,7 @@ Nothing here imports torch at module level: the app imports this module before t
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -27,6 +28,21 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 log = logging.getLogger(__name__)
+
+
+def trace_threads() -> int:
+    """Intra-op threads for the trace thread: 1 by default (``GPT_EXPLORER_TRACE_THREADS``). A
+    small model's forward pass gains little from more, and the GUI thread (painting) and a
+    training run need the other cores; with torch's OpenMP pool, thread counts are per thread."""
+    try:
+        return max(1, int(os.environ.get("GPT_EXPLORER_TRACE_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
+def train_threads() -> int:
+    """Intra-op threads for a training run: every core but one, left for the GUI and the traces."""
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 @dataclass(frozen=True)
@@ -137,6 +153,9 @@ class TraceWorker(QObject):
             return
         t0 = time.perf_counter()
         warm_up()
+        import torch
+
+        torch.set_num_threads(trace_threads())  # this thread's OpenMP team only
         self._warm = True
         self.warmedUp.emit(time.perf_counter() - t0)
 
@@ -231,6 +250,7 @@ class TrainJob:
     model_config: Any = None  # GPTConfig (from scratch; its vocab_size is set from the corpus)
     init_model: Any = None  # ExplorerModel to start from (its weights are copied)
     preset: str = "custom"
+    threads: int = field(default_factory=train_threads)  # torch intra-op threads of the training thread
     snapshot_interval_s: float = 3.0  # how often the traced model gets the training weights
     progress_interval_s: float = 0.1  # how often progress reaches the GUI (at most)
 
@@ -331,6 +351,9 @@ class TrainWorker(QThread):
 
     # ---- the thread ---------------------------------------------------------------------------
     def run(self) -> None:  # runs in the training thread
+        import torch
+
+        torch.set_num_threads(self.job.threads)  # this thread's OpenMP team only
         try:
             self.trainer = self._make_trainer()
         except Exception as e:

@@ -97,3 +97,14 @@ def test_ctrl_c_saves_and_exits_cleanly(corpus_file, tmp_path):
     assert "Ctrl-C: stopping" in stderr and "stopped at step" in stderr and "Traceback" not in stderr
     step = explorer.load(out).info["iterations"]
     assert step >= 1 and stdout.startswith(f"stopped: step {step}")
+
+
+def test_help_shows_the_real_preset_values():
+    from explorer.cli.train_cmd import PRESET_VALUES
+    from explorer.core.training import preset
+
+    for i, name in enumerate(("lecture", "small", "tiny")):
+        model_cfg, train_cfg = preset(name)
+        for option, values in PRESET_VALUES.items():
+            actual = getattr(model_cfg, option) if hasattr(model_cfg, option) else getattr(train_cfg, option)
+            assert values[i] == actual, (name, option)

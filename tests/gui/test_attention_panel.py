@@ -301,3 +301,15 @@ def test_row_and_grid_clicks_change_the_shared_selection_in_the_main_window(make
     scene_click(qtbot, grid, grid.views[1][1].sceneBoundingRect().center())
     qtbot.waitUntil(lambda: (w.controller.selection.layer, w.controller.selection.head) == (1, 1), timeout=5000)
     assert panel.block_spin.value() == 1 and panel.head_spin.value() == 1
+
+
+def test_narrow_dock_stacks_the_views_and_wraps_the_controls(panel, tiny_model, qtbot):
+    panel.set_trace(tiny_model.trace(PROMPT))
+    top = panel.splitter.widget(0)
+    panel.resize(1100, 800)
+    qtbot.waitUntil(lambda: top.orientation() == Qt.Orientation.Horizontal, timeout=2000)
+    one_line = panel.controls.height()
+    panel.resize(420, 800)
+    qtbot.waitUntil(lambda: top.orientation() == Qt.Orientation.Vertical, timeout=2000)
+    qtbot.waitUntil(lambda: panel.controls.height() > one_line, timeout=2000)
+    assert panel.controls.geometry().right() <= panel.width()

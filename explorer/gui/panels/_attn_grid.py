@@ -27,7 +27,7 @@ class HeadGrid(pg.GraphicsLayoutWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.setMinimumSize(220, 200)
+        self.setMinimumSize(160, 150)
         self.setToolTip("Every block × head. Click a cell to show it in the heatmap.")
         self.shape: tuple[int, int] = (0, 0)
         self.views: list[list[pg.ViewBox]] = []

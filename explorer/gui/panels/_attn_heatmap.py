@@ -32,7 +32,7 @@ class AttentionHeatmap(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         self.glw = pg.GraphicsLayoutWidget()
-        self.glw.setMinimumSize(260, 220)
+        self.glw.setMinimumSize(200, 180)
         self.glw.setToolTip("Click a row to make that position the query everywhere; scroll to zoom.")
         self.left = LabelAxis("left")
         self.bottom = LabelAxis("bottom")

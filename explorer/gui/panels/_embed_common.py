@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPalette
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -127,6 +128,22 @@ class LabelAxis(pg.AxisItem):
             i = int(round(v))
             out.append(self.labels[i] if 0 <= i < len(self.labels) and abs(v - i) < 1e-6 else "")
         return out
+
+
+class LegendAutoHide(QObject):
+    """Hides a plot's legend while its widget is too small for the legend to leave the data
+    visible (a narrow dock), and shows it again when there is room (a big window, an export)."""
+
+    def __init__(self, widget: QWidget, legend, min_w: int, min_h: int) -> None:
+        super().__init__(widget)
+        self.legend, self.min_w, self.min_h = legend, min_w, min_h
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 (Qt's name)
+        if ev.type() == QEvent.Type.Resize:
+            size = ev.size()
+            self.legend.setVisible(size.width() >= self.min_w and size.height() >= self.min_h)
+        return False
 
 
 class ViewFrame(QWidget):

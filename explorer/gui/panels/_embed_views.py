@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from .. import theme as th
-from ._embed_common import PassiveScatter, font, set_label, style_plot
+from ._embed_common import LegendAutoHide, PassiveScatter, font, set_label, style_plot
 from ._embed_glyphs import GlyphBook
 
 DISC_PX = 22  # a labelled token disc, big enough to read on a projector
@@ -26,6 +26,12 @@ DOT_PX = 7  # an unlabelled point (big vocabularies, background clouds)
 
 def _pen(color, width: float = 1.0, style=Qt.PenStyle.SolidLine):
     return pg.mkPen(QColor(color), width=width, style=style)
+
+
+def _faded(color: str, alpha: int) -> QColor:
+    c = QColor(color)
+    c.setAlpha(alpha)
+    return c
 
 
 def _disable_mouse(item) -> None:
@@ -87,6 +93,7 @@ class TokenMapView(_PlotView):
         self.discs.sigClicked.connect(lambda _it, pts, _ev: pts and on_click(int(pts[0].data())))
         self.focus_discs.sigClicked.connect(lambda _it, pts, _ev: pts and on_click(int(pts[0].data())))
         self.legend = self.plot.addLegend(offset=(8, 8), labelTextSize=f"{th.FONT_PT}pt")
+        self._legend_hider = LegendAutoHide(self.widget, self.legend, 620, 420)
         self._legend_samples: list[pg.ScatterPlotItem] = []
         self.apply_theme(theme)
 
@@ -248,13 +255,13 @@ class ContextView(_PlotView):
         super().__init__(theme)
         self.glyphs = glyphs
         self.cloud = PassiveScatter(pxMode=True, size=DOT_PX, symbol="o")
-        self.path = pg.PlotDataItem(symbol="o", symbolSize=9)
+        self.path = pg.PlotDataItem(symbol="o", symbolSize=7)
         self.ring = PassiveScatter(pxMode=True, symbol="o", brush=pg.mkBrush(None))
         self.discs = pg.ScatterPlotItem(pxMode=True, hoverable=True, size=DISC_PX,
                                         tip=lambda x, y, data: tip(int(data)))
         self.labels = PassiveScatter(pxMode=True, size=DISC_PX)
-        for z, item in enumerate((self.cloud, self.path, self.ring, self.discs, self.labels)):
-            item.setZValue(z)
+        for z, item in enumerate((self.cloud, self.discs, self.labels, self.path, self.ring)):
+            item.setZValue(z)  # the path on top of the tokens: it is what the view is about
             self.plot.addItem(item)
         for item in (self.cloud, self.path, self.ring, self.labels):
             _disable_mouse(item)
@@ -272,6 +279,8 @@ class ContextView(_PlotView):
         self.message.setColor(QColor(theme.foreground))
         for t in self.step_labels:
             t.setColor(QColor(theme.foreground))
+            t.fill = pg.mkBrush(_faded(theme.background, 190))
+            t.update()
 
     def set_cloud(self, coords: np.ndarray, classes: np.ndarray) -> None:
         self.cloud.setData(pos=coords, brush=[self.glyphs.faded_brushes[c] for c in classes],
@@ -281,7 +290,8 @@ class ContextView(_PlotView):
         """TextItems for the path's steps (tok, +pos, block outputs), made once per model depth."""
         while len(self.step_labels) < n:
             k = len(self.step_labels)  # alternate sides, so steps close together stay legible
-            t = pg.TextItem("", color=self.theme.foreground, anchor=(-0.15, 1.0) if k % 2 else (1.15, 0.0))
+            t = pg.TextItem("", color=self.theme.foreground, anchor=(-0.15, 1.0) if k % 2 else (1.15, 0.0),
+                            fill=pg.mkBrush(_faded(self.theme.background, 190)))
             t.setFont(font(th.FONT_PT, bold=True))
             t.setZValue(8)
             _disable_mouse(t)
@@ -328,7 +338,8 @@ class DimensionsView(_PlotView):
 
     def __init__(self, theme: th.Theme) -> None:
         super().__init__(theme)
-        self.plot.addLegend(offset=(-10, -10), labelTextSize=f"{th.FONT_PT}pt")
+        legend = self.plot.addLegend(offset=(-10, -10), labelTextSize=f"{th.FONT_PT}pt")
+        self._legend_hider = LegendAutoHide(self.widget, legend, 420, 300)
         self.tok = self.plot.plot(name="token embeddings")
         self.pos = self.plot.plot(name="position embeddings")
         self.marks = PassiveScatter(pxMode=True, size=11, symbol="o")

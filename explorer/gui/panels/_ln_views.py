@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from .. import theme as th
-from ._embed_common import LabelAxis, PassiveScatter, font, set_label, style_plot
+from ._embed_common import LabelAxis, LegendAutoHide, PassiveScatter, font, set_label, style_plot
 
 IN_COLOR = th.OKABE_ITO["blue"]
 OUT_COLOR = th.OKABE_ITO["orange"]
@@ -61,7 +61,8 @@ class PerPositionView:
         self.std_plot.setXLink(self.mean_plot)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.cursors = []
-        self.mean_plot.addLegend(offset=(8, 4), labelTextSize=f"{th.FONT_PT}pt")
+        legend = self.mean_plot.addLegend(offset=(8, 4), labelTextSize=f"{th.FONT_PT}pt")
+        self._legend_hider = LegendAutoHide(self.widget, legend, 620, 460)
         for plot, kind in ((self.mean_plot, "mean"), (self.std_plot, "std")):
             plot.setMenuEnabled(False)
             plot.showGrid(x=False, y=True, alpha=0.2)
@@ -89,8 +90,8 @@ class PerPositionView:
         self.widget.setBackground(theme.background)
         for plot in (self.mean_plot, self.std_plot):
             style_plot(plot, theme)
-        set_label(self.mean_plot, "left", "mean over channels", theme)
-        set_label(self.std_plot, "left", "std over channels", theme)
+        set_label(self.mean_plot, "left", "mean", theme)
+        set_label(self.std_plot, "left", "std", theme)
         set_label(self.std_plot, "bottom", "token (position)", theme)
         for kind in ("mean", "std"):
             ci, co = _in_color(theme), OUT_COLOR
@@ -283,7 +284,8 @@ class DepthView:
         self.plot: pg.PlotItem = self.widget.getPlotItem()
         self.plot.setMenuEnabled(False)
         self.plot.showGrid(x=False, y=True, alpha=0.2)
-        self.plot.addLegend(offset=(8, 8), labelTextSize=f"{th.FONT_PT}pt")
+        legend = self.plot.addLegend(offset=(8, 8), labelTextSize=f"{th.FONT_PT}pt")
+        self._legend_hider = LegendAutoHide(self.widget, legend, 560, 360)
         self.all_in = pg.PlotDataItem(connect="finite")
         self.all_out = pg.PlotDataItem(connect="finite")
         self.sel_in = pg.PlotDataItem(symbol="o", symbolSize=9, name="selected token: LayerNorm input")

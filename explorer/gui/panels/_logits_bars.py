@@ -47,7 +47,7 @@ class NextCharBars(pg.GraphicsLayoutWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.setMinimumSize(260, 200)
+        self.setMinimumSize(220, 150)
         self.setToolTip("Hover a bar for its logit; click it to decompose that logit below.")
         self.axis = LabelAxis("bottom")
         self.plot = self.addPlot(axisItems={"bottom": self.axis})
@@ -132,13 +132,25 @@ class NextCharBars(pg.GraphicsLayoutWidget):
         self.plot.setYRange(0, max(0.05, top * 1.3), padding=0)  # headroom for the value labels and legend
         self.plot.setXRange(0, x[-1] + 0.5, padding=0.01)
         for i, t in enumerate(self.value_labels):
-            if i < n and n <= MAX_VALUE_LABELS + 1:
+            if i < n:
                 v = float(d.probs[i])
                 t.setText(f"{v:.2f}" if v >= 0.1 else f"{v:.3f}" if v >= 0.001 else f"{v:.0e}")
                 t.setPos(x[i], d.probs[i])
-                t.setVisible(True)
-            else:
-                t.setVisible(False)
+        self._fit_to_size()
+
+    def _fit_to_size(self) -> None:
+        """Value labels only when each bar has room for one; the legend only when the plot is big."""
+        n = len(self._x)
+        width = self.plot.getViewBox().width()
+        room = n and n <= MAX_VALUE_LABELS + 1 and width / (self._x[-1] + 0.5) >= 42
+        for i, t in enumerate(self.value_labels):
+            t.setVisible(bool(room) and i < n)
+        self.legend.setVisible(self.height() >= 260 and self.width() >= 460)
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(ev)
+        if hasattr(self, "legend"):  # pyqtgraph resizes once while the base class is being built
+            self._fit_to_size()
 
     def bar_at(self, scene_pos) -> int | None:
         if self.data is None or not len(self._x):

@@ -78,7 +78,7 @@ class LogitLensView(pg.GraphicsLayoutWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.setMinimumSize(260, 160)
+        self.setMinimumSize(220, 120)
         self.setToolTip("Click a cell to select that layer and position.")
         self.left = LabelAxis("left")
         self.bottom = LabelAxis("bottom")

@@ -20,11 +20,11 @@ from functools import lru_cache
 
 import numpy as np
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QSpinBox, QSplitter, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QSpinBox, QSplitter, QVBoxLayout, QWidget
 
 from ...core.trace import Trace
 from ..selection import Selection
+from ._attn_flow import FlowLayout, ResponsiveSplitter, group
 from ._attn_grid import HeadGrid
 from ._attn_heatmap import AttentionHeatmap
 from ._attn_style import palette_theme
@@ -112,12 +112,11 @@ class AttentionPanel(Panel):
         self.entropy_check = QCheckBox("&Entropy on cells")
         self.entropy_check.setChecked(True)
         self.entropy_check.setToolTip("Show each head's mean row entropy (nats) on the grid cells (Alt+E)")
-        controls = QHBoxLayout()
-        controls.setContentsMargins(4, 2, 4, 2)
-        for w in (QLabel("Show"), self.block_spin, self.head_spin, self.avg_check, self.mode_combo):
+        self.controls = QWidget()
+        controls = FlowLayout(self.controls)
+        for w in (group(QLabel("Show"), self.block_spin, self.head_spin), self.avg_check, self.mode_combo,
+                  self.entropy_check):
             controls.addWidget(w)
-        controls.addStretch(1)
-        controls.addWidget(self.entropy_check)
 
         # views
         self.heatmap = AttentionHeatmap()
@@ -136,7 +135,7 @@ class AttentionPanel(Panel):
             lay.addWidget(view, 1)
             return box
 
-        top = QSplitter(Qt.Orientation.Horizontal)
+        top = ResponsiveSplitter(760)
         top.addWidget(boxed(self.heatmap_caption, self.heatmap))
         top.addWidget(boxed(self.grid_caption, self.grid))
         top.setStretchFactor(0, 3)
@@ -148,7 +147,7 @@ class AttentionPanel(Panel):
         self.splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(controls)
+        layout.addWidget(self.controls)
         layout.addWidget(self.splitter, 1)
 
         self.block_spin.valueChanged.connect(lambda v: self._request(layer=v))

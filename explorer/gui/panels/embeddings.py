@@ -146,8 +146,8 @@ class EmbeddingPanel(Panel):
         self.progress.hide()
         self.status = QLabel("")
         self.status.setToolTip("What the projection shows, and t-SNE's progress")
-        for w in (QLabel("Projection:"), self.method_box, QLabel("perplexity"), self.perplexity,
-                  QLabel("iterations"), self.iterations, self.run_button, self.progress):
+        self._tsne_controls = [QLabel("perplexity"), self.perplexity, QLabel("iterations"), self.iterations]
+        for w in [QLabel("Projection:"), self.method_box] + self._tsne_controls + [self.run_button, self.progress]:
             bar.addWidget(w)
         bar.addWidget(self.status, 1)
         root.addLayout(bar)
@@ -160,7 +160,7 @@ class EmbeddingPanel(Panel):
 
         self.tabs = QTabWidget()
         self.token_frame = ViewFrame("Token embedding table", TOKENS_HELP, self.token_view.widget)
-        side = QWidget()
+        self.side = side = QWidget()
         side_lay = QVBoxLayout(side)
         side_lay.setContentsMargins(4, 4, 4, 4)
         self.focus_label = QLabel("Click a token to see its nearest neighbours.")
@@ -171,7 +171,7 @@ class EmbeddingPanel(Panel):
         self.neighbor_list.setToolTip("Nearest tokens by cosine similarity of their full embedding "
                                       "vectors; click one to jump to it")
         self.neighbor_list.itemClicked.connect(lambda it: self._on_token_clicked(int(it.data(Qt.ItemDataRole.UserRole))))
-        side.setMinimumWidth(190)
+        side.setMinimumWidth(150)
         side_lay.addWidget(self.focus_label)
         side_lay.addWidget(self.neighbor_list, 1)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -188,7 +188,7 @@ class EmbeddingPanel(Panel):
         dims = QWidget()
         dl = QVBoxLayout(dims)
         dl.setContentsMargins(0, 0, 0, 0)
-        self.dims_frame = ViewFrame("Cumulative explained variance", DIMS_HELP, self.dims_view.widget)
+        self.dims_frame = ViewFrame("Variance kept against PCA components kept", DIMS_HELP, self.dims_view.widget)
         self.dims_readout = QLabel("")
         self.dims_readout.setFont(font(th.TITLE_PT))
         self.dims_readout.setWordWrap(True)
@@ -353,7 +353,19 @@ class EmbeddingPanel(Panel):
 
     def _on_method_changed(self, index: int) -> None:
         self.method = "tsne" if index == 1 else "pca"
+        self._sync_controls()
         self.render()
+
+    def _sync_controls(self) -> None:
+        """t-SNE's settings show only when they matter, so a narrow dock keeps room for the plot."""
+        tsne_on = self.method == "tsne"
+        for w in self._tsne_controls:
+            w.setVisible(tsne_on)
+        self.run_button.setVisible(tsne_on or self.runner.busy)
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(ev)
+        self.side.setVisible(self.width() >= 560)  # narrow docks: the plot first (hover still lists neighbours)
 
     def _on_params_settled(self) -> None:
         if self.method == "tsne":
@@ -402,6 +414,7 @@ class EmbeddingPanel(Panel):
     def _set_running(self, running: bool) -> None:
         self.run_button.setText("Cancel" if running else "Run t-SNE")
         self.progress.setVisible(running)
+        self._sync_controls()
         if running:
             self.progress.setRange(0, 0)  # busy until the first iteration count arrives
 
@@ -425,6 +438,7 @@ class EmbeddingPanel(Panel):
             self.method_box.setCurrentIndex(0)
             self.method_box.blockSignals(False)
             self.method = "pca"
+            self._sync_controls()
             if self.trace is not None:
                 self.render()
         self.status.setText("t-SNE cancelled.")
@@ -438,6 +452,7 @@ class EmbeddingPanel(Panel):
         self.method_box.setCurrentIndex(0)
         self.method_box.blockSignals(False)
         self.method = "pca"
+        self._sync_controls()
         if self.trace is not None:
             self.render()
         self.status.setText(f"<span style='color:{th.OKABE_ITO['vermillion']}'>t-SNE: {message}</span>")
@@ -507,20 +522,16 @@ class EmbeddingPanel(Panel):
         if self.pca is None:
             return
         V, C = self._table.shape
-        how = "PCA" if self._shown is self.pca.coords else (
-            f"t-SNE (perplexity {self.perplexity.value():g}, {self.iterations.value()} iterations)")
-        self.token_frame.caption.set_text(
-            f"Token embedding table ({V} × {C}) by {how}: colour = character class, ring = in the prompt; "
-            f"click a token for its neighbours")
+        how = "PCA" if self._shown is self.pca.coords else f"t-SNE, perplexity {self.perplexity.value():g}"
+        self.token_frame.caption.set_text(f"Token table {V}×{C} by {how} · colour = class, ring = in prompt")
         if self.pos_pca is not None:
-            self.pos_frame.caption.set_text(
-                f"Position embedding table ({self._pos_table.shape[0]} × {self._pos_table.shape[1]}) by PCA, "
-                f"coloured by position; rings = the {tr.T} positions of the prompt")
+            n, c = self._pos_table.shape
+            self.pos_frame.caption.set_text(f"Position table {n}×{c} by PCA · colour = position, "
+                                            f"ring = used by the prompt")
         depth = depth_for_layer(self.selection.layer, tr.n_layer)
         pos, tok = self._selected()
-        who = f"; path of {display_char(tr.tokens[pos])!s} at position {pos}" if pos is not None else ""
-        self.context_frame.caption.set_text(
-            f"Residual stream {depth_name(depth, tr.n_layer)}, in the token table's PC1/PC2{who}")
+        who = f" · path of {display_char(tr.tokens[pos])} @{pos}" if pos is not None else ""
+        self.context_frame.caption.set_text(f"Residual {depth_name(depth, tr.n_layer)}, token PCA axes{who}")
 
     # ---- hover / click ------------------------------------------------------------------------------
     def hover_text(self, i: int) -> str:
@@ -591,6 +602,13 @@ class EmbeddingPanel(Panel):
             ExportView("embedding_dimensions", self.dims_view.widget,
                        f"Cumulative explained variance · embeddings{self._where()}"),
         ]
+
+    def export_settings(self) -> dict[str, str]:
+        """What the figures depend on besides the trace and the selection."""
+        if self.pca is not None and self._shown is not None and self._shown is not self.pca.coords:
+            return {"projection": f"t-SNE (perplexity {self.perplexity.value():g}, "
+                                  f"{self.iterations.value()} iterations)"}
+        return {"projection": "PCA"}
 
     def export_data(self) -> dict:
         tr = self.trace

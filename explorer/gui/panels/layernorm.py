@@ -169,7 +169,9 @@ class LayerNormPanel(Panel):
         el.addWidget(self.example_frame, 1)
         el.addLayout(chan_row)
 
-        split = QSplitter(Qt.Orientation.Horizontal)
+        self.example_box = ex
+        self._compact = False
+        self.split = split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.tabs)
         split.addWidget(ex)
         split.setStretchFactor(0, 3)
@@ -190,6 +192,24 @@ class LayerNormPanel(Panel):
         self._apply_example_palette()
         if self.trace is not None:
             self.render()
+
+    COMPACT_BELOW = 760  # px: narrower than this, the worked example becomes a tab
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(ev)
+        self._set_compact(self.width() < self.COMPACT_BELOW)
+
+    def _set_compact(self, compact: bool) -> None:
+        if compact == self._compact:
+            return
+        self._compact = compact
+        if compact:
+            self.tabs.addTab(self.example_box, "Worked &example")
+        else:
+            self.tabs.removeTab(self.tabs.indexOf(self.example_box))
+            self.split.addWidget(self.example_box)
+            self.example_box.show()
+            self.split.setSizes([600, 420])
 
     def _apply_example_palette(self) -> None:
         self.example_label.setStyleSheet(
@@ -318,17 +338,15 @@ class LayerNormPanel(Panel):
     def _sync_captions(self, pos: int | None) -> None:
         tr = self.trace
         tok = f"token {display_char(tr.tokens[pos])} (position {pos})" if pos is not None else "no token"
-        name = site_long(self.site)
+        short = f"{display_char(tr.tokens[pos])} @{pos}" if pos is not None else "no token"
+        name = site_short(self.site)
         self.token_label.setText(f"selected: {tok}")
-        self.position_frame.caption.set_text(f"{name}: mean and std of each token's vector, input vs output")
-        st = tr.ln_stats[self.site]
+        self.position_frame.caption.set_text(f"{name}: mean and std per token · solid = in, dashed = out")
         self.gain_frame.caption.set_text(
-            f"{name}: γ and β over {len(st.gain)} channels; ★ = largest |γ| "
-            f"({', '.join(str(c) for c in self.gain_bias.marked)})")
-        self.hist_frame.caption.set_text(f"{name}: values of {tok}, before vs after")
+            f"{name}: γ and β per channel · ★ largest |γ|: {', '.join(str(c) for c in self.gain_bias.marked)}")
+        self.hist_frame.caption.set_text(f"{name}: values of {short}, in vs out")
         self.depth_frame.caption.set_text(
-            f"Residual {'std' if self.measure == 'std' else 'norm'} into (solid) and out of (dashed) every "
-            f"LayerNorm; bold = {tok}")
+            f"Residual {'std' if self.measure == 'std' else 'norm'} at every LayerNorm · bold = {short}")
 
     # ---- tooltips ---------------------------------------------------------------------------------
     def channel_text(self, c: int) -> str:
@@ -366,6 +384,11 @@ class LayerNormPanel(Panel):
                        f"Residual {self.measure} at every LayerNorm{tok}{model}"),
             ExportView("layernorm_example", self.example_label, f"LayerNorm {name} · worked example{tok}{model}"),
         ]
+
+    def export_settings(self) -> dict[str, str]:
+        """What the figures depend on besides the trace and the selection."""
+        return {"LayerNorm": self.site, "depth measure": "std" if self.measure == "std" else "norm",
+                "worked example channels": str(self.channels.value())}
 
     def export_data(self) -> dict:
         tr = self.trace

@@ -21,13 +21,14 @@ import math
 import numpy as np
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox,
-                               QSplitter, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDoubleSpinBox, QLabel, QPushButton, QSlider, QSpinBox, QSplitter, QTextBrowser,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from ...core.stats import entropy, softmax
 from ...core.tokenizer import display_char
 from ...core.trace import Trace
 from ..selection import EMBED
+from ._attn_flow import FlowLayout, ResponsiveSplitter, group
 from ._attn_style import palette_theme
 from ._logits_bars import BarData, NextCharBars
 from ._logits_lens import LogitLensView
@@ -145,23 +146,14 @@ class LogitsPanel(Panel):
         self.status = QLabel("")
         self.status.setToolTip("What Generate is doing")
 
-        grid = QGridLayout()
-        grid.setContentsMargins(4, 2, 4, 2)
-        row1 = [QLabel("bars"), self.k_spin, QLabel("temperature"), self.temp_slider, self.temp_spin,
-                self.temp_reset]
-        row2 = [QLabel("sample: top-k"), self.topk_spin, QLabel("top-p"), self.topp_spin, QLabel("N"),
-                self.n_spin, QLabel("seed"), self.seed_spin, self.seed_new, QLabel("delay"), self.delay_spin,
-                self.gen_button, self.stop_button]
-        line1, line2 = QHBoxLayout(), QHBoxLayout()
-        for w in row1:
-            line1.addWidget(w)
-        line1.addStretch(1)
-        for w in row2:
-            line2.addWidget(w)
-        line2.addWidget(self.status, 1)
-        grid.addLayout(line1, 0, 0)
-        grid.addLayout(line2, 1, 0)
-        self.controls = grid
+        self.controls = QWidget()
+        flow = FlowLayout(self.controls)
+        for w in (group(QLabel("bars"), self.k_spin),
+                  group(QLabel("temperature"), self.temp_slider, self.temp_spin, self.temp_reset),
+                  group(QLabel("sample: top-k"), self.topk_spin), group(QLabel("top-p"), self.topp_spin),
+                  group(QLabel("N"), self.n_spin), group(QLabel("seed"), self.seed_spin, self.seed_new),
+                  group(QLabel("delay"), self.delay_spin), group(self.gen_button, self.stop_button), self.status):
+            flow.addWidget(w)
 
         self.k_spin.valueChanged.connect(lambda _: self._render_distribution())
         self.temp_slider.valueChanged.connect(lambda s: self.temp_spin.setValue(_slider_to_t(s)))
@@ -190,7 +182,7 @@ class LogitsPanel(Panel):
         self.lens_caption = Caption("Logit lens", LENS_HELP)
         self.linear_view = QTextBrowser()
         self.linear_view.setOpenLinks(False)
-        self.linear_view.setMinimumHeight(120)
+        self.linear_view.setMinimumHeight(100)
         self.linear_caption = Caption("lm_head as nn.Linear", LINEAR_HELP)
 
         def boxed(*widgets, stretch_last=True) -> QWidget:
@@ -202,7 +194,7 @@ class LogitsPanel(Panel):
                 lay.addWidget(w, 1 if (stretch_last and i == len(widgets) - 1) else 0)
             return box
 
-        top = QSplitter(Qt.Orientation.Horizontal)
+        top = ResponsiveSplitter(760)
         top.addWidget(boxed(self.bars_caption, self.summary, self.bars))
         top.addWidget(boxed(self.linear_caption, self.linear_view))
         top.setStretchFactor(0, 3)
@@ -216,7 +208,7 @@ class LogitsPanel(Panel):
         self.splitter.setStretchFactor(2, 0)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(self.controls)
+        layout.addWidget(self.controls)
         layout.addWidget(self.splitter, 1)
 
         self.bars.barClicked.connect(self._on_bar_clicked)
