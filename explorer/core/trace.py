@@ -16,6 +16,17 @@ arrays (batch dimension removed). Activation names follow TransformerLens::
 As in TransformerLens, ``hook_scale`` is ``sqrt(var + eps)`` and ``hook_normalized`` is the
 LayerNorm's output after ``·γ + β``.
 
+Derived figures the views need, computed in the same call:
+
+* ``ln_stats[site]`` for every LayerNorm (``ln_sites``): per token, the mean, population std and
+  norm of its input and the mean and std of its output, plus its gain and bias vectors;
+* ``logit_lens`` ``(n_layer + 1, T, V)``: ``lm_head(ln_f(·))`` of the embedding output and of every
+  block's output; the last row is the model's logits;
+* ``params``: read-only copies of the embeddings, ``lm_head`` and every LayerNorm's gain and bias.
+
+Recording does not change the numbers: ``logits`` equals the plain forward's up to float rounding
+(the plain forward uses PyTorch's fused attention, the recorded one computes the pattern).
+
 Awkward prompts:
 
 * characters outside the vocabulary are left out of the forward pass and listed in

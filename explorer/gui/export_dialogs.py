@@ -226,7 +226,8 @@ class ExportDialog(QDialog):
                 stem = re.sub(r"\.(png|svg|pdf)$", "", text, flags=re.IGNORECASE)
                 self.path_edit.setText(f"{stem}.{self.fmt}")
         try:
-            fig = layout_figure(self.view, None, keep_theme=self.keep_theme.isChecked())
+            fig = layout_figure(self.view, context_for(self.panels, self.panel),
+                                keep_theme=self.keep_theme.isChecked())
             scale, width = self.size_choice()
             s = raster_scale(fig, scale, width)
             w = width if width else round(fig.size.width() * s)
@@ -273,11 +274,10 @@ class ExportDialog(QDialog):
     def _on_copy(self) -> None:
         scale, width = self.size_choice()
         try:
+            ctx = context_for(self.panels, self.panel)
             if width:
-                fig = layout_figure(self.view)
-                scale = width / fig.width
-            copy_image(self.view, context_for(self.panels, self.panel), scale=scale,
-                       keep_theme=self.keep_theme.isChecked())
+                scale = width / layout_figure(self.view, ctx).width
+            copy_image(self.view, ctx, scale=scale, keep_theme=self.keep_theme.isChecked())
         except ExportError as e:
             self.error_label.setText(str(e))
             return

@@ -350,8 +350,8 @@ def show_panel_menu(panel, global_pos, child: QWidget | None = None) -> bool:
     menu = build_panel_menu(panel, child)
     if menu is None:
         return False
-    menu.exec(global_pos)
-    menu.deleteLater()
+    menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+    menu.popup(global_pos)
     return True
 
 

@@ -108,8 +108,10 @@ class TokenStrip(QWidget):
     # ---- data ---------------------------------------------------------------------------------
     def set_model(self, model: ChipModel) -> None:
         self.model = model
-        self._layout_width = -1
-        self.updateGeometry()
+        before = self.minimumHeight()
+        self._layout(max(self.width(), 50))
+        if self.minimumHeight() != before:  # a row more or less: the only case that needs a re-layout
+            self.updateGeometry()
         self.update()
 
     def set_selected(self, position: int | None) -> None:
@@ -154,7 +156,6 @@ class TokenStrip(QWidget):
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         self._layout(self.width())
-        self.updateGeometry()
         super().resizeEvent(event)
 
     def chip_at(self, pos: QPoint) -> int | None:

@@ -208,21 +208,30 @@ def test_tsne_single_job_cancel_cache_and_no_recompute_on_new_trace(panel, tiny_
     assert panel.runner.jobs_started == 2
 
 
-def test_impossible_tsne_setting_is_explained(panel, qtbot):
+def test_impossible_tsne_setting_is_explained(panel):
     m, _, _ = _constructed_model()
     panel.set_trace(m.trace("abc"))
-    assert panel.perplexity.maximum() == 5  # the spin box stops below the number of tokens
-    panel.perplexity.setValue(5)
-    panel.method_box.setCurrentIndex(1)  # 6 points: perplexity 5 is allowed by sklearn, so it runs
-    if panel.runner.busy:
-        panel.cancel_tsne()
-        qtbot.waitUntil(lambda: not panel.runner.busy, timeout=10000)
+    assert panel.perplexity.maximum() == 5  # the spin box stops below the number of tokens (6)
     panel.iterations.setMinimum(100)
     panel.iterations.setValue(100)  # below t-SNE's 250: refused with a message, back to PCA
     panel._debounce.stop()
     panel.method_box.setCurrentIndex(1)
-    assert panel.method == "pca" and "at least 250 iterations" in panel.status.text()
-    assert panel.runner.jobs_started <= 1
+    assert panel.method == "pca" and panel.method_box.currentIndex() == 0
+    assert "at least 250 iterations" in panel.status.text()
+    assert panel.runner.jobs_started == 0 and not panel.runner.busy
+
+
+def test_worker_is_prewarmed_after_the_first_trace(qtbot, tiny_model):
+    p = EmbeddingPanel(cache=ProjectionCache(), prewarm_ms=0)
+    qtbot.addWidget(p)
+    try:
+        assert p.runner.worker is None
+        p.set_trace(tiny_model.trace("All"))
+        qtbot.waitUntil(lambda: p.runner.worker is not None and p.runner.worker._proc is not None, timeout=10000)
+        assert p.runner.worker._proc.poll() is None and p.runner.jobs_started == 0
+        assert p.method == "pca"  # warming up computes nothing
+    finally:
+        p.runner.close()
 
 
 @pytest.mark.parametrize("text", ["", "F", "First Citizen:\n" * 3])  # empty, 1 token, over block_size

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QContextMenuEvent, QGuiApplication, QImage
-from PySide6.QtWidgets import QMainWindow, QMenu
+from PySide6.QtWidgets import QApplication, QMainWindow, QMenu
 
-from explorer.gui.export import (ExportDialog, ExportError, FigureSetDialog, install_export_menu, write_panel_data)
+from explorer.gui.export import (ExportDialog, ExportError, FigureSetDialog, context_for, install_export_menu,
+                                 write_panel_data)
 from explorer.gui.export_menus import build_panel_menu, export_command, install_scene_menus
 from explorer.gui.export_render import layout_figure
 from explorer.gui.selection import Selection
@@ -42,7 +43,7 @@ def test_export_dialog_writes_the_chosen_view_format_and_size(qtbot, panels, tmp
     dlg.set_choice(fmt="svg")
     assert dlg.path_edit.text().endswith("fake_bars.svg") and not dlg.size_box.isEnabled()
     dlg.set_choice(fmt="png", scale=4, path=tmp_path / "für die Folien.png")
-    fig = layout_figure(dlg.view)
+    fig = layout_figure(dlg.view, context_for(panels, bars))
     assert dlg.pixels.text() == f"{fig.width * 4} × {fig.size.height() * 4} px"
     path = dlg.export_now()
     img = QImage(str(path))
@@ -76,7 +77,7 @@ def test_copy_button_puts_the_view_on_the_clipboard(qtbot, panels):
     qtbot.addWidget(dlg)
     dlg.set_choice(scale=1)
     dlg._on_copy()
-    fig = layout_figure(panels[2].export_views()[0])
+    fig = layout_figure(panels[2].export_views()[0], context_for(panels, panels[2]))
     img = QGuiApplication.clipboard().image()
     assert (img.width(), img.height()) == (fig.width, fig.size.height())
 
@@ -135,7 +136,7 @@ def test_file_menu_actions(qtbot, panels, tmp_path, monkeypatch):
     assert all(a.isEnabled() for a in actions.values())
     QGuiApplication.clipboard().clear()
     actions["copy"].trigger()
-    fig = layout_figure(panels[1].export_views()[0])
+    fig = layout_figure(panels[1].export_views()[0], context_for(panels, panels[1]))
     assert QGuiApplication.clipboard().image().width() == 2 * fig.width  # 2x by default
     assert "Copied" in win.statusBar().currentMessage()
     # Export view… opens the dialog on the current panel
@@ -157,14 +158,14 @@ def test_panel_right_click_menu(qtbot, panels, monkeypatch):
     fresh = HeatmapPanel()
     qtbot.addWidget(fresh)
     assert build_panel_menu(fresh) is None  # no trace yet: no menu
-    # the event handler shows it (exec replaced so the test does not block)
-    shown = []
-    monkeypatch.setattr(QMenu, "exec", lambda self, *a: shown.append([x.text() for x in self.actions()]))
+    # a right-click pops it up at the mouse
     heat.show()
     qtbot.waitExposed(heat)
     ev = QContextMenuEvent(QContextMenuEvent.Reason.Mouse, QPoint(5, 5), heat.mapToGlobal(QPoint(5, 5)))
-    heat.contextMenuEvent(ev)
-    assert shown and "Copy image" in shown[0]
+    QApplication.sendEvent(heat.glw.viewport(), ev)
+    popup = QApplication.activePopupWidget()
+    assert isinstance(popup, QMenu) and "Copy image" in [a.text() for a in popup.actions()]
+    popup.close()
 
 
 def test_plots_get_our_export_entries_instead_of_pyqtgraphs(qtbot, panels):

@@ -33,7 +33,8 @@ class AttentionHeatmap(QWidget):
         layout.setSpacing(2)
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.setMinimumSize(200, 180)
-        self.glw.setToolTip("Click a row to make that position the query everywhere; scroll to zoom.")
+        self.glw.setToolTip("Click a row to make that position the query everywhere. Scroll to zoom, "
+                           "drag to pan, double-click to fit the whole pattern again.")
         self.left = LabelAxis("left")
         self.bottom = LabelAxis("bottom")
         self.plot = self.glw.addPlot(row=0, col=0, axisItems={"left": self.left, "bottom": self.bottom})
@@ -69,6 +70,10 @@ class AttentionHeatmap(QWidget):
         self._labels: list[str] = []
         self._positions: np.ndarray = np.zeros(0, np.int64)
         self._T = -1
+        self._zoomed = False
+        self._fitting = False
+        self.vb.sigResized.connect(self._on_resized)
+        self.vb.sigRangeChangedManually.connect(self._on_range_changed_manually)
         self.glw.scene().sigMouseMoved.connect(self._on_moved)
         self.glw.scene().sigMouseClicked.connect(self._on_clicked)
         self.apply_theme(th.LIGHT)
@@ -111,14 +116,37 @@ class AttentionHeatmap(QWidget):
         self.left.set_labels(labels)
         self.bottom.set_labels(labels)
         if T != self._T:
-            # a margin of about one label height, so the first and last row labels fit on the axis
-            pad = max(0.6, 0.03 * T)
-            # loose limits: the locked aspect ratio may widen the x range to fill a wide view
-            self.vb.setLimits(xMin=-T - pad, xMax=2 * T + pad, yMin=-T - pad, yMax=2 * T + pad,
-                              minXRange=min(T, 4), minYRange=min(T, 4))
-            self.vb.setRange(xRange=(-pad, T + pad), yRange=(-pad, T + pad), padding=0.0)
+            self.vb.setLimits(minXRange=min(T, 4), minYRange=min(T, 4))
             self._T = T
+            self._zoomed = False
+            self.fit()
         self.set_query(query)
+
+    def fit(self) -> None:
+        """Show the whole T×T square, centred, with room for the first and last labels."""
+        T = self.T
+        w, h = self.vb.width(), self.vb.height()
+        if T == 0 or w <= 0 or h <= 0:
+            return
+        pad = max(0.6, 0.03 * T)
+        side = T + 2 * pad
+        if w >= h:
+            span = side * w / h
+            x, y = (T / 2 - span / 2, T / 2 + span / 2), (-pad, T + pad)
+        else:
+            span = side * h / w
+            x, y = (-pad, T + pad), (T / 2 - span / 2, T / 2 + span / 2)
+        self._fitting = True
+        self.vb.setRange(xRange=x, yRange=y, padding=0.0)
+        self._fitting = False
+
+    def _on_resized(self, *_):
+        if not self._zoomed:
+            self.fit()
+
+    def _on_range_changed_manually(self, *_):
+        if not self._fitting:
+            self._zoomed = True
 
     def set_query(self, q: int | None) -> None:
         if q is None or self.T == 0:
@@ -160,6 +188,11 @@ class AttentionHeatmap(QWidget):
 
     def _on_clicked(self, ev) -> None:
         if ev.button() != Qt.MouseButton.LeftButton:
+            return
+        if ev.double():
+            self._zoomed = False
+            self.fit()
+            ev.accept()
             return
         cell = self.cell_at(ev.scenePos())
         if cell is not None:

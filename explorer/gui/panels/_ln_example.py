@@ -17,9 +17,10 @@ COLUMNS = ["channel", "x", "x − μ", "z = (x − μ)/σ", "γ", "β", "y = z·
 
 
 def fmt(v: float) -> str:
-    """Three decimals, as the lecture's ``[-1.225, 0, 1.225]``; scientific for very large/small."""
+    """Three decimals, as the lecture's ``[-1.225, 0, 1.225]`` (so a float-rounding 1e-17 reads
+    0.000); scientific only for magnitudes of 100,000 and more."""
     v = float(v)
-    if v != 0 and (abs(v) >= 1e5 or abs(v) < 5e-4):
+    if abs(v) >= 1e5:
         return f"{v:.3e}"
     s = f"{v:.3f}"
     return "0.000" if s == "-0.000" else s

@@ -179,6 +179,7 @@ class EmbeddingPanel(Panel):
         split.addWidget(side)
         split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
+        split.setSizes([800, 220])  # the neighbour list gets room for "char  +0.123" lines
         self.tabs.addTab(split, "&Tokens")
         self.pos_frame = ViewFrame("Position embedding table", POSITIONS_HELP, self.pos_view.widget)
         self.tabs.addTab(self.pos_frame, "&Positions")
