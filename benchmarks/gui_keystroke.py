@@ -9,7 +9,7 @@ characters of Shakespeare, so T goes from 27 to 127. Printed: p50 / p95 / max of
 latency (target p95 <= 50 ms), the trace thread's forward pass, the GUI thread's share, and each
 panel's ``set_trace`` time.
 
-    QT_QPA_PLATFORM=offscreen python benchmarks/gui_keystroke.py [--edits 100] [--checkpoint P] [--json]
+    QT_QPA_PLATFORM=offscreen python benchmarks/gui_keystroke.py [--edits 100] [--checkpoint P] [--shell-only] [--json]
 """
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--edits", type=int, default=100)
     ap.add_argument("--checkpoint", default=None, help="model to open (default: the bundled model)")
+    ap.add_argument("--shell-only", action="store_true",
+                    help="only the app's own panels (architecture, training): the pipeline's own cost")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -49,7 +51,9 @@ def main(argv=None) -> int:
     app = make_app()
     from explorer.gui.main_window import MainWindow
 
-    w = MainWindow()
+    from explorer.gui.panels import ANALYSIS_PANELS
+
+    w = MainWindow(panels=() if args.shell_only else ANALYSIS_PANELS)
     w.show()
     w.setGeometry(0, 0, 1440, 900)
     c = w.controller

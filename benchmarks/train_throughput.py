@@ -158,7 +158,7 @@ def child(impl: str, size: str, corpus_path: str, threads: int) -> dict:
             stamps.append(time.perf_counter())
         first_loss = None
     else:
-        tcfg = replace(tcfg, max_iters=steps, eval_interval=10**9, sample_chars=0)
+        tcfg = replace(tcfg, max_iters=steps, eval_interval=10**9, eval_iters=1, sample_chars=0)  # timing ends before the final eval
         trainer = Trainer(corpus, tcfg, model_config=mcfg)
         stamps = []
         trainer.run(lambda e: stamps.append(time.perf_counter()) if e.kind == "step" else None)

@@ -1,6 +1,7 @@
 """Shared fixtures: small models and corpora made inside the tests (no downloads, no ../shared)."""
 from __future__ import annotations
 
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -25,6 +26,25 @@ def randomize(module, seed: int = 0, scale: float = 0.3) -> None:
                 p.copy_(1.0 + 0.5 * torch.randn(p.shape, generator=g))
             else:
                 p.copy_(scale * torch.randn(p.shape, generator=g))
+
+
+def pytest_configure(config) -> None:
+    """Torch on one thread for the whole suite: the test models are tiny, so a second thread buys
+    nothing, and on a busy 2-core machine OpenMP's waiting threads made a 2-layer trace take seconds
+    instead of milliseconds (and GUI tests that wait for a trace time out)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _collect_gui_garbage_in_the_main_thread(request):
+    """After each GUI test, collect its garbage here, in the main thread. Otherwise Python's cyclic
+    collector may run later inside a worker thread (the trace thread allocates a lot) and destroy
+    a previous test's Qt widgets there, which crashes Qt (seen as a segfault in a worker)."""
+    yield
+    if "gui" in request.node.path.parts:
+        gc.collect()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import signal
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 MODEL_OPTIONS = ("block_size", "n_layer", "n_head", "n_embd")
 TRAIN_OPTIONS = ("batch_size", "max_iters", "lr", "min_lr", "warmup_iters", "lr_decay_iters", "weight_decay",
@@ -187,6 +188,12 @@ def run(args) -> int:
         return fail("--resume continues a run; --init starts a fine-tuning run: give one of them")
     if not (args.out or args.resume):
         return fail("--out PATH is required (where to save the checkpoint)")
+    for target in (args.out, args.export_weights):
+        if target:
+            try:
+                Path(target).resolve().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                return fail(f"cannot create the folder for {target}: {e.strerror or e}")
     try:
         corpus_path = args.corpus
         if args.download_shakespeare:
@@ -200,6 +207,9 @@ def run(args) -> int:
                             f"(got --{extra[0].replace('_', '-')})")
             trainer = Trainer.from_checkpoint(args.resume, corpus_path, out=args.out, max_iters=args.max_iters,
                                               info={"command": command})
+            if trainer.step >= trainer.config.max_iters:
+                return fail(f"{args.resume} already finished at step {trainer.step}; pass --max-iters N with "
+                            f"N > {trainer.step} to extend it")
             progress.message(f"resuming {args.resume} at step {trainer.step}/{trainer.config.max_iters}")
         else:
             if not corpus_path:

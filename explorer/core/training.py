@@ -293,10 +293,19 @@ class Trainer:
         if not isinstance(train, dict) or f"{OPTIM_PREFIX}rng.batch" not in tensors:
             raise CheckpointError(path, "has no training state (optimizer, step) to resume from; it is a "
                                         "weights-only model: fine-tune it with --init instead")
-        cfg = TrainConfig.from_dict(train["config"])
+        try:
+            cfg = TrainConfig.from_dict(train["config"])
+            step = int(train["step"])
+            history = {k: list(train["history"][k]) for k in ("step", "loss", "eval")}
+            opt_meta = train["optimizer"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(path, f"the training state is incomplete or invalid ({e})") from e
         if max_iters is not None:
-            cfg = replace(cfg, max_iters=max_iters)
-        model_cfg = GPTConfig.from_dict(meta["config"])
+            if max_iters < step:
+                raise ValueError(f"{path} is already at step {step}; max_iters {max_iters} would end the run "
+                                 "before it starts")
+            # extending keeps the schedule: after the original decay the rate stays at min_lr
+            cfg = replace(cfg, max_iters=max_iters, lr_decay_iters=cfg.lr_decay_iters or cfg.max_iters)
         if corpus is None:
             corpus = train.get("corpus_path")
             if not corpus or not Path(corpus).is_file():
@@ -312,15 +321,22 @@ class Trainer:
 
         model = load_model(path)
         trainer = cls(corpus, cfg, model=model, out=out if out is not None else path)
-        trainer.info_base = dict(meta.get("info", {}).get("run_info", {}))
-        trainer.info_base.update(dict(info or {}))
-        restore_optimizer(trainer.optimizer, tensors, train["optimizer"])
-        trainer.batch_gen.set_state(tensors[f"{OPTIM_PREFIX}rng.batch"].clone())
-        trainer.dropout_rng = tensors[f"{OPTIM_PREFIX}rng.torch"].clone()
-        trainer.step = int(train["step"])
+        base = dict(meta.get("info", {}).get("run_info", {}))
+        info = dict(info or {})
+        if "command" in info and "command" in base:  # keep the command that started the run
+            base["resumed_with"] = list(base.get("resumed_with", [])) + [info.pop("command")]
+        base.update(info)
+        trainer.info_base = base
+        try:
+            restore_optimizer(trainer.optimizer, tensors, opt_meta)
+            trainer.batch_gen.set_state(tensors[f"{OPTIM_PREFIX}rng.batch"].clone())
+            trainer.dropout_rng = tensors[f"{OPTIM_PREFIX}rng.torch"].clone()
+        except (KeyError, ValueError, RuntimeError) as e:
+            raise CheckpointError(path, f"the optimizer state does not fit this model ({e})") from e
+        trainer.step = step
         trainer.best_val_loss = train.get("best_val_loss")
         trainer.last_eval = train.get("last_eval")
-        trainer.history = {k: list(v) for k, v in train["history"].items()}
+        trainer.history = history
         trainer.train_time_s = float(train.get("train_time_s", 0.0))
         return trainer
 
@@ -441,7 +457,9 @@ class Trainer:
                 emit(event("snapshot", state=self.snapshot()))
             if self.step % cfg.eval_interval == 0 or self.step == cfg.max_iters:
                 self.train_time_s = time_before + time.perf_counter() - t_start
-                ev = self.evaluate()
+                ev = self.evaluate(interruptible=True)
+                if ev is None:  # a stop request arrived during the evaluation
+                    return finish("stopped", f"stopped at step {self.step} (during its evaluation)")
                 emit(event("eval", train_loss=ev["train"], val_loss=ev["val"], sample=ev.get("sample")))
                 if self.out is not None and self.step < cfg.max_iters:
                     self.save(self.out)
@@ -468,9 +486,11 @@ class Trainer:
         return (2 * self.config.eval_iters / 3) / self.config.eval_interval
 
     @torch.no_grad()
-    def evaluate(self, eval_iters: int | None = None, sample: bool = True) -> dict[str, Any]:
+    def evaluate(self, eval_iters: int | None = None, sample: bool = True,
+                 interruptible: bool = False) -> dict[str, Any] | None:
         """Mean loss over ``eval_iters`` random batches of each split (the same batches every time),
-        and a short sample. Updates ``best_val_loss`` and the eval history."""
+        and a short sample. Updates ``best_val_loss`` and the eval history. With ``interruptible``,
+        a stop request abandons the evaluation and ``None`` is returned."""
         cfg = self.config
         n = eval_iters or cfg.eval_iters
         B, T = cfg.batch_size, self.module.config.block_size
@@ -481,6 +501,9 @@ class Trainer:
             gen = torch.Generator().manual_seed(cfg.seed + (1 if name == "train" else 2))
             total = 0.0
             for _ in range(n):
+                if interruptible and self._stop.is_set():
+                    self.module.train(was_training)
+                    return None
                 x, y = get_batch(data, B, T, gen)
                 _, loss = self.module(x, y)
                 total += float(loss)
@@ -524,6 +547,7 @@ class Trainer:
             "corpus_chars": len(self.corpus),
             "n_params": count_params(self.module.config),
             "train_config": self.config.to_dict(),
+            "eval_history": list(self.history["eval"]),
             "torch": torch.__version__,
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         })

@@ -9,10 +9,6 @@ definitions and sharing no code with ``explorer``:
 
 Plus helpers that write the files users have: a lecture ``state_dict``, a nanoGPT ``ckpt.pt`` with
 ``model_args`` and ``meta.pkl``.
-
-Importing this module sets torch to one thread: the core tests' models are tiny, so a second thread
-buys nothing, and on a busy 2-core machine OpenMP's waiting threads made a 2-layer trace take
-seconds instead of milliseconds.
 """
 from __future__ import annotations
 
@@ -23,8 +19,6 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
-
-torch.set_num_threads(1)
 
 
 # ---- the lecture's GPTLanguageModel -----------------------------------------------------------

@@ -106,7 +106,7 @@ def test_resume_continues_the_same_run_with_identical_optimizer_state(corpus_fil
     straight.run()
 
     first = make_trainer(corpus_file, tmp_path / "run.safetensors", max_iters=20)
-    first.run(lambda e: first.request_stop() if e.kind == "step" and e.step == 10 else None)
+    first.run(lambda e: first.request_stop() if e.kind == "eval" and e.step == 10 else None)
     assert first.step == 10
     saved_opt = first.optimizer.state_dict()
 
@@ -127,6 +127,10 @@ def test_resume_continues_the_same_run_with_identical_optimizer_state(corpus_fil
     assert [e["step"] for e in resumed.history["eval"]] == [10, 20]
     for (k, va), vb in zip(straight.snapshot().items(), resumed.snapshot().values()):
         torch.testing.assert_close(va, vb, rtol=0, atol=1e-6, msg=k)
+    longer = Trainer.from_checkpoint(tmp_path / "run.safetensors", max_iters=25)  # extending the run
+    assert longer.step == 20 and longer.config.lr_at(20) == pytest.approx(longer.config.min_lr)
+    with pytest.raises(ValueError, match="already at step 20"):
+        Trainer.from_checkpoint(tmp_path / "run.safetensors", max_iters=15)
     ta, _ = read_native(tmp_path / "straight.safetensors")
     tb, _ = read_native(tmp_path / "run.safetensors")
     assert set(ta) == set(tb)
@@ -226,6 +230,14 @@ def test_stop_pause_and_snapshot_from_another_thread(corpus_file, tmp_path):
     version = m.weights_version
     m.load_snapshot(snap_event.state)  # what the GUI does with it
     assert m.weights_version == version + 1
+
+
+def test_a_stop_during_an_evaluation_ends_the_run_promptly(corpus_file, tmp_path):
+    out = tmp_path / "run.safetensors"
+    trainer = make_trainer(corpus_file, out, max_iters=50, eval_interval=5, eval_iters=10_000)
+    result = trainer.run(lambda e: trainer.request_stop() if e.kind == "step" and e.step == 5 else None)
+    assert result.status == "stopped" and "during its evaluation" in result.message
+    assert trainer.history["eval"] == [] and explorer.load(out).info["iterations"] == 5
 
 
 # ---- divergence and atomic writes ---------------------------------------------------------------

@@ -57,6 +57,11 @@ def test_train_export_and_resume_from_the_command_line(corpus_file, tmp_path, ca
     assert "resuming" in captured.err and "at step 12/18" in captured.err
     _, meta = read_native(out)
     assert meta["train"]["step"] == 18 and meta["train"]["history"]["step"] == list(range(1, 19))
+    assert "--max-iters 12" in meta["info"]["command"]  # the command that started the run
+    assert meta["info"]["resumed_with"] == [f"python -m explorer train --resume {out} --max-iters 18 --no-progress"]
+
+    rc = main(["train", "--resume", str(out), "--threads", "1", "--no-progress"])
+    assert rc == 2 and "already finished at step 18" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args, message", [

@@ -313,3 +313,42 @@ def test_narrow_dock_stacks_the_views_and_wraps_the_controls(panel, tiny_model, 
     qtbot.waitUntil(lambda: top.orientation() == Qt.Orientation.Vertical, timeout=2000)
     qtbot.waitUntil(lambda: panel.controls.height() > one_line, timeout=2000)
     assert panel.controls.geometry().right() <= panel.width()
+
+
+@pytest.mark.parametrize("size", [(1100, 500), (420, 1200)])
+def test_the_whole_pattern_fits_wide_and_tall_views_and_double_click_refits(panel, tiny_model, qtbot, size):
+    trace = tiny_model.trace(PROMPT)
+    panel.resize(*size)
+    panel.set_trace(trace)
+    qtbot.wait(100)
+    T, vb = trace.T, panel.heatmap.vb
+
+    def fitted() -> bool:
+        (x0, x1), (y0, y1) = vb.viewRange()
+        return x0 <= 0 and x1 >= T and y0 <= 0 and y1 >= T and min(x1 - x0, y1 - y0) < T + 3
+
+    qtbot.waitUntil(fitted, timeout=2000)
+    vb.scaleBy((0.5, 0.5))  # zoom in, as the mouse wheel does
+    vb.sigRangeChangedManually.emit(vb.state["mouseEnabled"])
+    assert not fitted()
+    p = panel.heatmap.glw.mapFromScene(vb.mapViewToScene(QPointF(T / 2, T / 2)))
+    vp, left, at = panel.heatmap.glw.viewport(), Qt.MouseButton.LeftButton, QPoint(p.x(), p.y())
+    qtbot.mouseClick(vp, left, pos=at)  # a double-click as a mouse sends it: click, then double-click
+    qtbot.mouseDClick(vp, left, pos=at)
+    qtbot.mouseRelease(vp, left, pos=at)
+    qtbot.waitUntil(fitted, timeout=2000)
+
+
+def test_a_model_of_another_shape_rebuilds_the_grid_once(panel, tiny_model, corpus_text):
+    from explorer import ExplorerModel, GPTConfig
+
+    panel.set_selection(Selection(layer=1, head=1))
+    panel.set_trace(tiny_model.trace(PROMPT))
+    vocab = sorted(set(corpus_text))
+    other = ExplorerModel.untrained(GPTConfig.lecture(vocab_size=len(vocab), block_size=16, n_layer=1, n_head=3,
+                                                      n_embd=12), vocab)
+    trace = other.trace("Speak, speak.")
+    panel.set_trace(trace)
+    assert panel.grid.shape == (1, 3) and len(panel.grid.images) == 1 and len(panel.grid.images[0]) == 3
+    assert panel.block_spin.maximum() == 0 and panel.head_spin.maximum() == 2
+    np.testing.assert_allclose(panel.heatmap._weights, trace.pattern(0)[1])  # layer 1 clamps to block 0

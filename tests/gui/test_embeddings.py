@@ -168,7 +168,7 @@ def test_context_click_requests_position(panel, tiny_model, qtbot):
     assert sig.args == [{"position": 5}]
     assert panel.selection.position == 5
     text = panel.context_text(5)
-    assert text.startswith(f"position 5: {display_char(tr.tokens[5])}")
+    assert text.startswith(f"position 5: ‘{display_char(tr.tokens[5])}’")
 
 
 def test_tsne_single_job_cancel_cache_and_no_recompute_on_new_trace(panel, tiny_model, qtbot):

@@ -370,3 +370,28 @@ def test_generate_in_the_main_window_appends_through_the_trace_pipeline(make_win
     assert w.prompt_bar.text() == "First" + generated
     assert w.controller.trace.text == "First" + generated
     assert panel.trace.text == "First" + generated
+
+
+def test_dark_palette_switches_the_plots(panel, tiny_model):
+    from PySide6.QtGui import QPalette
+
+    panel.set_trace(tiny_model.trace(PROMPT))
+    pal = panel.palette()
+    pal.setColor(QPalette.ColorRole.Window, QColor("#202020"))
+    panel.setPalette(pal)
+    assert panel.bars.backgroundBrush().color().name().upper() == th.DARK.background.upper()
+    assert panel.lens.backgroundBrush().color().name().upper() == th.DARK.background.upper()
+    assert th.DARK.foreground.lower() in panel.linear_view.toHtml().lower()
+
+
+def test_a_new_vocabulary_resets_the_chosen_token(panel, tiny_model, corpus_text):
+    trace = tiny_model.trace(PROMPT)
+    panel.set_trace(trace)
+    panel._on_bar_clicked(len(trace.vocab) - 1)
+    assert panel._shown["example"].token == len(trace.vocab) - 1
+    vocab = sorted(set("abc d"))
+    small = ExplorerModel.untrained(GPTConfig.lecture(vocab_size=len(vocab), block_size=8, n_layer=1, n_head=1,
+                                                      n_embd=8), vocab)
+    panel.set_trace(small.trace("ab ca"))
+    assert panel._shown["example"].token == int(np.argmax(small.trace("ab ca").logits[-1]))
+    assert panel.k_spin.maximum() == len(vocab)

@@ -59,8 +59,8 @@ def example_html(w: WorkedExample, n: int, heading: str, fg: str, accent: str, p
     C = w.C
     n = max(1, min(n, C))
     mono = "font-family:'DejaVu Sans Mono',monospace;"
-    cell = f"style='padding:2px 8px; text-align:right; {mono}'"
-    head = "".join(f"<th style='padding:2px 8px; text-align:right'>{h}</th>" for h in COLUMNS)
+    cell = f"style='padding:2px 8px; text-align:right; white-space:nowrap; {mono}'"
+    head = "".join(f"<th style='padding:2px 8px; text-align:right; white-space:nowrap'>{h}</th>" for h in COLUMNS)
     body = ""
     for r in w.rows(n):
         vals = [str(r[0])] + [fmt(v) for v in r[1:]]

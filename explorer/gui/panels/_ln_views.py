@@ -182,8 +182,8 @@ class GainBiasView:
             ref.setPen(pg.mkPen(theme.foreground, width=1.2, style=Qt.PenStyle.DashLine))
         self.gain_ref.label.setColor(QColor(theme.foreground))
         self.gain_ref.label.setFont(font(th.FONT_PT))
-        for h in (self.gain_hover, self.bias_hover):
-            h.setBrush(pg.mkBrush(_alpha(theme.foreground, 40)))
+        for h in (self.gain_hover, self.bias_hover):  # invisible targets at the bar tops, for tooltips
+            h.setBrush(pg.mkBrush(None))
             h.setPen(pg.mkPen(None))
         self.marks.setBrush(pg.mkBrush(MARK_COLOR))
         self.marks.setPen(pg.mkPen(theme.foreground, width=1))

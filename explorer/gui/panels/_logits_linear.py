@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ...core.stats import LogitDecomposition, decompose_logit
 from ...core.tokenizer import display_char
-from ...core.trace import Trace
 from .. import theme as th
+
+if TYPE_CHECKING:  # the panels only read traces; the type is for readers
+    from ...core.trace import Trace
 
 TOP_CHANNELS = 8
 
@@ -87,7 +90,7 @@ def linear_example_html(ex: LinearExample, trace: Trace, theme: th.Theme, chosen
     w_line = (f"W = lm_head.weight is <b>the token embedding table</b> (nanoGPT ties the weights), "
               f"so W[{ex.token}] is the embedding of '{tok}' and the logit measures how well x "
               f"lines up with it." if ex.tied else
-              f"W = lm_head.weight, learned separately from the token embedding table.")
+              "W = lm_head.weight, learned separately from the token embedding table.")
     check = "✓" if abs(d.logit - ex.displayed_logit) < 1e-3 * max(1.0, abs(ex.displayed_logit)) else "≠"
     return (
         f"<div style='color:{theme.foreground}'>"

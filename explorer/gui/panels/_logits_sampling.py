@@ -12,11 +12,15 @@ same text.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ...core.stats import softmax
-from ...core.trace import Trace
+
+if TYPE_CHECKING:  # the panels only read traces; the type is for readers
+    from ...core.trace import Trace
 
 TRACE_TIMEOUT_MS = 15000  # give up when the longer prompt's trace does not arrive
 

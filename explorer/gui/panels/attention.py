@@ -17,19 +17,21 @@ Selecting the embeddings shows block 0 and selecting ln_f / lm_head shows the la
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QSpinBox, QSplitter, QVBoxLayout, QWidget
 
-from ...core.trace import Trace
-from ..selection import Selection
 from ._attn_flow import FlowLayout, ResponsiveSplitter, group
 from ._attn_grid import HeadGrid
 from ._attn_heatmap import AttentionHeatmap
 from ._attn_style import palette_theme
 from ._attn_text import AttentionText
 from .base import Caption, ExportView, Panel
+
+if TYPE_CHECKING:  # the panels only read traces; the type is for readers
+    from ...core.trace import Trace
 
 HEATMAP_HELP = (
     "Each row is a query: the character that is looking. Each column is a key: a character it may "

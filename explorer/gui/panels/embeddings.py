@@ -531,7 +531,7 @@ class EmbeddingPanel(Panel):
                                             f"ring = used by the prompt")
         depth = depth_for_layer(self.selection.layer, tr.n_layer)
         pos, tok = self._selected()
-        who = f" · path of {display_char(tr.tokens[pos])} @{pos}" if pos is not None else ""
+        who = f" · path of ‘{display_char(tr.tokens[pos])}’ @{pos}" if pos is not None else ""
         self.context_frame.caption.set_text(f"Residual {depth_name(depth, tr.n_layer)}, token PCA axes{who}")
 
     # ---- hover / click ------------------------------------------------------------------------------
@@ -550,7 +550,7 @@ class EmbeddingPanel(Panel):
                  "nearest positions by cosine: " + ", ".join(
                      f"{j} ({s:+.2f})" for j, s in self._pos_index.neighbors(p, self.N_NEIGHBORS))]
         if self.trace is not None and p < self.trace.T:
-            lines.append(f"the prompt has {display_char(self.trace.tokens[p])} here")
+            lines.append(f"the prompt has ‘{display_char(self.trace.tokens[p])}’ here")
         return "\n".join(lines)
 
     def context_text(self, p: int) -> str:
@@ -558,7 +558,7 @@ class EmbeddingPanel(Panel):
         depth = depth_for_layer(self.selection.layer, tr.n_layer)
         x = tr.resid(depth)[p]
         near = self._index.query(x, 3)
-        return "\n".join([f"position {p}: {display_char(tr.tokens[p])}", depth_name(depth, tr.n_layer),
+        return "\n".join([f"position {p}: ‘{display_char(tr.tokens[p])}’", depth_name(depth, tr.n_layer),
                           f"‖x‖ = {np.linalg.norm(x):.3f}",
                           "closest token embeddings by cosine: " + ", ".join(
                               f"{display_char(self._vocab[j])} ({s:+.2f})" for j, s in near),
@@ -595,7 +595,7 @@ class EmbeddingPanel(Panel):
             pos, _ = self._selected()
             ctx = f" · {depth_name(depth_for_layer(self.selection.layer, tr.n_layer), tr.n_layer)}"
             if pos is not None:
-                ctx += f" · token {display_char(tr.tokens[pos])} (position {pos})"
+                ctx += f" · token ‘{display_char(tr.tokens[pos])}’ (position {pos})"
         return [
             ExportView("embedding_tokens", self.token_view.widget, f"Token embeddings · {how}{self._where()}"),
             ExportView("embedding_positions", self.pos_view.widget, f"Position embeddings · PCA{self._where()}"),

@@ -330,15 +330,15 @@ class LayerNormPanel(Panel):
         st = tr.ln_stats[self.site]
         self.example = worked_example(tr.ln_input(self.site)[pos], st.gain, st.bias, st.eps,
                                       recorded=self._output(self.site)[pos])
-        heading = f"{site_long(self.site)} · token {_esc(display_char(tr.tokens[pos]))} at position {pos}"
+        heading = f"{site_long(self.site)} · token ‘{_esc(display_char(tr.tokens[pos]))}’ at position {pos}"
         accent = th.OKABE_ITO["vermillion"] if self.theme.name == "light" else self.theme.accent
         self.example_label.setText(example_html(self.example, self.channels.value(), heading,
                                                 self.theme.foreground, accent, th.FONT_PT))
 
     def _sync_captions(self, pos: int | None) -> None:
         tr = self.trace
-        tok = f"token {display_char(tr.tokens[pos])} (position {pos})" if pos is not None else "no token"
-        short = f"{display_char(tr.tokens[pos])} @{pos}" if pos is not None else "no token"
+        tok = f"token ‘{display_char(tr.tokens[pos])}’ (position {pos})" if pos is not None else "no token"
+        short = f"‘{display_char(tr.tokens[pos])}’ @{pos}" if pos is not None else "no token"
         name = site_short(self.site)
         self.token_label.setText(f"selected: {tok}")
         self.position_frame.caption.set_text(f"{name}: mean and std per token · solid = in, dashed = out")
@@ -364,7 +364,7 @@ class LayerNormPanel(Panel):
         v = (ins if k < S else outs)[s, pos]
         what = "std" if self.measure == "std" else "‖x‖"
         return (f"{site_long(self._sites[s])}\n{side} {what} = {v:.4f}\n"
-                f"token {display_char(self.trace.tokens[pos])} (position {pos})")
+                f"token ‘{display_char(self.trace.tokens[pos])}’ (position {pos})")
 
     # ---- export -----------------------------------------------------------------------------------
     def export_views(self) -> list[ExportView]:
@@ -374,7 +374,7 @@ class LayerNormPanel(Panel):
         tok = ""
         if tr is not None:
             pos = self.selection.resolved_position(tr.T)
-            tok = f" · token {display_char(tr.tokens[pos])} (position {pos})" if pos is not None else " · empty prompt"
+            tok = f" · token ‘{display_char(tr.tokens[pos])}’ (position {pos})" if pos is not None else " · empty prompt"
         return [
             ExportView("layernorm_positions", self.per_position.widget,
                        f"LayerNorm {name} · mean and std per position{model}"),

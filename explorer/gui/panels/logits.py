@@ -17,6 +17,7 @@ No torch here: everything is read from the ``Trace``.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QEvent, Qt
@@ -26,7 +27,6 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QLabel, QPushButton, QSlider, QSp
 
 from ...core.stats import entropy, softmax
 from ...core.tokenizer import display_char
-from ...core.trace import Trace
 from ..selection import EMBED
 from ._attn_flow import FlowLayout, ResponsiveSplitter, group
 from ._attn_style import palette_theme
@@ -36,6 +36,9 @@ from ._logits_linear import linear_example, linear_example_html
 from ._logits_sampling import GenerationRun, sampling_distribution
 from ._logits_strip import PredictionStrip, StripData
 from .base import Caption, ExportView, Panel, Table
+
+if TYPE_CHECKING:  # the panels only read traces; the type is for readers
+    from ...core.trace import Trace
 
 BARS_HELP = (
     "lm_head turns the last vector of the residual stream into one number per character, the logits. "
