@@ -116,10 +116,13 @@ def main() -> int:
     # 1. PCA draw for a new table
     snap = m.state_snapshot()
     times, cpu = [], []
-    for k in range(21):
+    fresh = []
+    for k in range(21):  # traced first: torch's idle threads must not compete with the timed draw
         snap["token_embedding_table.weight"] = snap["token_embedding_table.weight"] * (1 + 1e-3)
         m.load_snapshot(snap)  # new weights version → new params arrays
-        tr = m.trace("ROMEO:\nBut soft")
+        fresh.append(m.trace("ROMEO:\nBut soft"))
+    time.sleep(0.5)
+    for k, tr in enumerate(fresh):
         t0, c0 = time.perf_counter(), time.thread_time()
         emb.set_trace(tr)
         emb.token_view.widget.viewport().repaint()
@@ -133,6 +136,7 @@ def main() -> int:
     # 2. keystrokes, same weights
     prompt = "ROMEO:\nBut soft, what light through yonder window breaks? It is the east"
     traces = [m.trace(prompt[:n]) for n in range(1, len(prompt) + 1)]
+    time.sleep(0.5)
     for name, panel, view in (("embeddings", emb, emb.tabs), ("layernorm", ln, ln.tabs)):
         ts, cpu = [], []
         for tr in traces:

@@ -8,7 +8,8 @@ It loads the model, traces the prompt once, builds the app's own panels offscree
 figure set… in the app: every view in each format, ``index.html``, ``figures.json`` and the data
 (CSV tables, NPZ arrays, ``data/trace.npz`` with every activation). It prints each file written.
 A bad checkpoint, a bad option or an unwritable folder ends it with one line on stderr and exit
-status 2; nothing half-written is left behind.
+status 2; nothing half-written is left behind. If a panel fails to draw a view or give its data,
+the rest is still written, the gap is named in index.html and on stderr, and the exit status is 1.
 """
 from __future__ import annotations
 
@@ -144,4 +145,6 @@ def _export(args, model, trace, size, formats) -> int:
     else:
         for f in result.files:
             print(f)
-    return 0
+    for problem in result.problems:
+        print(f"gpt-explorer export: warning: {problem}", file=sys.stderr)
+    return 1 if result.problems else 0

@@ -141,7 +141,7 @@ def _select(path: str, ctx: dict) -> dict | None:
 
 def _io(mod: nn.Module, path: str, ctx: dict) -> str:
     cfg = ctx["cfg"]
-    C, V = cfg.n_embd, cfg.vocab_size
+    C = cfg.n_embd
     if path == "token_embedding_table":
         return f"(B, T) token ids → (B, T, {C})"
     if path == "position_embedding_table":

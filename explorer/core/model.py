@@ -76,7 +76,8 @@ class GPTConfig:
 
     @property
     def family(self) -> str:
-        return "nanogpt" if self.activation == "gelu" and self.tie_weights else "lecture"
+        """"nanogpt" for GELU models (nanoGPT's, tied or not), "lecture" for ReLU ones."""
+        return "nanogpt" if self.activation == "gelu" else "lecture"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -274,7 +274,8 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._snapshot_wanted = threading.Event()
-        self._lock = threading.Lock()  # held while the weights change
+        self._lock = threading.Lock()  # held while the weights change (optimizer.step)
+        self._step_lock = threading.Lock()  # held for a whole training step
         self._in_run = False
 
     # ---- resuming -------------------------------------------------------------------------------
@@ -429,25 +430,28 @@ class Trainer:
                 return finish("stopped", f"stopped at step {self.step}")
             t0 = time.perf_counter()
             lr = cfg.lr_at(self.step)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            x, y = get_batch(self.split.train, B, T, self.batch_gen)  # (B, T), (B, T)
-            _, loss = self.module(x, y)
-            loss_value = float(loss.detach())
+            with self._step_lock:  # a save from another thread sees a whole step or none of it
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                x, y = get_batch(self.split.train, B, T, self.batch_gen)  # (B, T), (B, T)
+                _, loss = self.module(x, y)
+                loss_value = float(loss.detach())
+                if math.isfinite(loss_value):
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    norm = (torch.nn.utils.clip_grad_norm_(self.module.parameters(), cfg.grad_clip)
+                            if cfg.grad_clip > 0 else None)
+                    if norm is None or torch.isfinite(norm):
+                        with self._lock:
+                            self.optimizer.step()
+                        self.step += 1
+                        self.history["step"].append(self.step)
+                        self.history["loss"].append(round(loss_value, 5))
             if not math.isfinite(loss_value):
                 return self._diverged(finish, loss_value, raise_on_divergence)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                norm = torch.nn.utils.clip_grad_norm_(self.module.parameters(), cfg.grad_clip)
-                if not torch.isfinite(norm):
-                    return self._diverged(finish, float(norm), raise_on_divergence, what="gradient norm")
-            with self._lock:
-                self.optimizer.step()
-            self.step += 1
+            if norm is not None and not torch.isfinite(norm):
+                return self._diverged(finish, float(norm), raise_on_divergence, what="gradient norm")
             last_loss = loss_value
-            self.history["step"].append(self.step)
-            self.history["loss"].append(round(loss_value, 5))
             step_times.append(time.perf_counter() - t0)
             if len(step_times) > 50:
                 step_times.pop(0)
@@ -511,11 +515,12 @@ class Trainer:
         if sample and cfg.sample_chars:
             out["sample"] = self.sample(cfg.sample_chars)
         self.module.train(was_training)
-        self.last_eval = {"train": out["train"], "val": out["val"]}
-        if math.isfinite(out["val"]) and (self.best_val_loss is None or out["val"] < self.best_val_loss):
-            self.best_val_loss = out["val"]
-        self.history["eval"].append({"step": self.step, "train": round(out["train"], 5),
-                                     "val": round(out["val"], 5)})
+        with self._step_lock:
+            self.last_eval = {"train": out["train"], "val": out["val"]}
+            if math.isfinite(out["val"]) and (self.best_val_loss is None or out["val"] < self.best_val_loss):
+                self.best_val_loss = out["val"]
+            self.history["eval"].append({"step": self.step, "train": round(out["train"], 5),
+                                         "val": round(out["val"], 5)})
         return out
 
     @torch.no_grad()
@@ -558,8 +563,8 @@ class Trainer:
         """Write a checkpoint atomically. With ``weights_only`` the training state is left out (a
         smaller file that loads as a model but cannot be resumed)."""
         path = Path(path)
-        info = self.run_info()
-        with self._lock:
+        with self._step_lock, self._lock:
+            info = self.run_info()
             if weights_only:
                 info.pop("run_info", None)
                 return _readable(save_native(path, self.module, self.vocab, info=info))

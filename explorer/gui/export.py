@@ -14,10 +14,14 @@ Library use (also from a script, with a QApplication)::
 Wiring into the main window (File → Export and every panel's right-click menu)::
 
     from .export import install_export_menu
+
+    def model_source():  # the file (and lecture corpus) for the "make this set again" command
+        info = self.controller.model_info
+        return (info.source, (info.info or {}).get("corpus"), None) if info is not None else None
+
     export_menu = file_menu.addMenu("&Export")
     install_export_menu(export_menu, lambda: list(self.panels.values()), parent=self,
-                        get_source=lambda: (self.controller.model_info.source
-                                            if self.controller.model_info else None))
+                        get_source=model_source)
 
 ``install_export_menu`` adds Export view… (Ctrl+E), Copy view image (Ctrl+Shift+C), Export figure
 set… (Ctrl+Shift+E), Export panel data… and Export trace activations…; it enables them only when a

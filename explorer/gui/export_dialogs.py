@@ -19,20 +19,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Callable
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
-from PySide6.QtCore import QUrl
-from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
-                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMenu, QProgressDialog, QPushButton,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
+                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from . import settings as st
 from .export_data import data_files, safe_name, trace_npz, write_atomic
 from .export_render import (DEFAULT_SCALE, ExportError, FigureContext, copy_image, layout_figure,
                             raster_scale, render_format)
-from .export_set import ExportCancelled, destination_state, export_figure_set
 
 FORMATS = [("png", "PNG image"), ("svg", "SVG vector drawing"), ("pdf", "PDF, one page")]
 SIZES = [("1×", 1.0), ("2× (slides)", 2.0), ("4× (print)", 4.0), ("Width in pixels…", None)]

@@ -28,9 +28,7 @@ from .export_data import safe_name
 from .export_dialogs import (SET_DIR_KEY, SIZES, _status, context_for, copy_view_image, export_dialog,
                              export_panel_data, export_trace_dialog, view_at)
 from .export_render import ExportError
-from .export_set import ExportCancelled, FigureSetResult, destination_state, export_figure_set
-
-ExportCancelled = ExportCancelled  # re-exported for callers that catch it
+from .export_set import FigureSetResult, destination_state, export_figure_set
 
 
 def export_command(*, source: str | None, context, out: str | Path, formats, scale, width, keep_theme: bool,
@@ -196,15 +194,17 @@ class FigureSetDialog(QDialog):
 
         try:
             result = self.export_now(progress)
-        except ExportCancelled as e:
-            self.error_label.setText(str(e))
-            return
-        except ExportError as e:
+        except ExportError as e:  # ExportCancelled included: the reason, and nothing was written
             self.error_label.setText(str(e))
             return
         finally:
             dlg.close()
         _status(self.parentWidget(), f"Wrote {len(result.files)} files to {result.folder}")
+        if result.problems:
+            from PySide6.QtWidgets import QMessageBox
+
+            QMessageBox.warning(self, "Some figures are missing",
+                                "The figure set was written without:\n\n" + "\n".join(result.problems))
         if self.open_after.isChecked():
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(result.index)))
         self.accept()
@@ -347,6 +347,8 @@ def build_panel_menu(panel, child: QWidget | None = None) -> QMenu | None:
 def show_panel_menu(panel, global_pos, child: QWidget | None = None) -> bool:
     """Pop up the panel's export menu at ``global_pos``. False if there is nothing to export (no
     trace yet), so the caller can let the event go on."""
+    if QApplication.activePopupWidget() is not None:
+        return True  # a plot's own menu (which holds the same entries) is already open
     menu = build_panel_menu(panel, child)
     if menu is None:
         return False

@@ -15,9 +15,10 @@ Everything is painted through one ``QPainter`` path, so the three formats show t
 * PNG: a ``QImage`` with the painter scaled by s (1x, 2x, 4x, or width / logical width), so text
   and lines are drawn at the higher resolution rather than upscaled; the file records s·dpi so a
   2x image drops into a slide at the size it had on screen;
-* SVG: ``QSvgGenerator`` (real vector paths and text; a heatmap stays an embedded image drawn
-  with ``image-rendering="optimizeSpeed"`` so its cells stay sharp). pyqtgraph's own
-  ``SVGExporter`` is not used: it raises on plots that hold an ``ImageItem``;
+* SVG: ``QSvgGenerator`` (real vector paths and text; a heatmap stays an embedded image), then
+  ``export_svg.clean_svg`` so every viewer draws it alike (cosmetic line widths baked in, small
+  images enlarged so their cells stay sharp). pyqtgraph's own ``SVGExporter`` is not used: it
+  raises on plots that hold an ``ImageItem``;
 * PDF: ``QPdfWriter``, one page exactly the figure's size, images embedded losslessly.
 
 Units: one logical pixel of the widget is one unit of the SVG and PDF (their resolution is the
@@ -25,22 +26,24 @@ widget's logical DPI), so fonts keep the size they have on screen.
 """
 from __future__ import annotations
 
-import base64
 import math
-import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from PySide6.QtCore import (QBuffer, QByteArray, QCoreApplication, QEvent, QIODevice, QMarginsF, QPoint,
                             QRect, QRectF, QSize, QSizeF, Qt)
 from PySide6.QtGui import (QAbstractTextDocumentLayout, QColor, QFont, QFontMetrics, QGuiApplication, QImage,
-                           QPageLayout, QPageSize, QPainter, QPalette, QPdfWriter, QTextDocument)
+                           QPageLayout, QPageSize, QPainter, QPalette, QPdfWriter, QTextCharFormat, QTextCursor,
+                           QTextDocument, QTextFormat)
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsItem, QTextEdit, QWidget
 
 from ..core.tokenizer import display_char
 from . import theme
-from .export_style import export_look, graphics_views, light_palette, luminance, view_background
+from .export_svg import clean_svg
+from .export_style import (export_look, graphics_views, light_palette, luminance, readable_on_white,
+                           view_background)
 from .selection import EMBED, Selection
 
 SCALES = (1.0, 2.0, 4.0)
@@ -236,16 +239,42 @@ def _wrap(text: str, fm: QFontMetrics, width: int, max_lines: int) -> list[str]:
     return lines
 
 
-def _text_document(root: QTextEdit) -> QTextDocument:
+def _text_document(root: QTextEdit, light: bool) -> QTextDocument:
     """The text view's document laid out for the figure: all of it (no scroll bars), re-flowed to
-    ``TEXT_MIN_WIDTH`` when the view is narrower."""
+    ``TEXT_MIN_WIDTH`` when the view is narrower; on white, with any text too pale for white (a
+    colour written into the HTML for a dark theme) turned dark."""
     doc = root.document()
     width = root.viewport().width()
-    if width < TEXT_MIN_WIDTH:
-        doc = doc.clone()  # owned by the Figure, so the view's own layout is left alone
-        doc.setDefaultFont(root.document().defaultFont())
-        doc.setTextWidth(TEXT_MIN_WIDTH)
+    if width >= TEXT_MIN_WIDTH and not light:
+        return doc
+    doc = doc.clone()  # owned by the Figure, so the view's own document is left alone
+    doc.setDefaultFont(root.document().defaultFont())
+    doc.setTextWidth(max(width, TEXT_MIN_WIDTH))
+    if light:
+        _darken_pale_text(doc)
     return doc
+
+
+def _darken_pale_text(doc: QTextDocument) -> None:
+    cursor = QTextCursor(doc)
+    block = doc.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            frag = it.fragment()
+            fmt = frag.charFormat()
+            colour = fmt.foreground().color() if fmt.hasProperty(QTextFormat.Property.ForegroundBrush) else None
+            back = fmt.background()
+            dark_back = (back.style() != Qt.BrushStyle.NoBrush and back.color().alpha() > 128
+                         and luminance(back.color()) < 0.4)
+            if colour is not None and not dark_back and readable_on_white(colour) != colour:
+                new = QTextCharFormat()
+                new.setForeground(readable_on_white(colour))
+                cursor.setPosition(frag.position())
+                cursor.setPosition(frag.position() + frag.length(), QTextCursor.MoveMode.KeepAnchor)
+                cursor.mergeCharFormat(new)
+            it += 1
+        block = block.next()
 
 
 def layout_figure(view, context: FigureContext | None = None, *, keep_theme: bool = False) -> Figure:
@@ -258,7 +287,7 @@ def layout_figure(view, context: FigureContext | None = None, *, keep_theme: boo
     dpi = _dpi(view.widget)
     document = None
     if isinstance(view.widget, QTextEdit):
-        document = _text_document(view.widget)
+        document = _text_document(view.widget, light=not keep_theme)
         size = QSize(max(size.width(), math.ceil(document.textWidth()) + 2 * TEXT_PAD),
                      math.ceil(document.size().height()) + 2 * TEXT_PAD)
     title_font, sub_font = _fonts()
@@ -318,8 +347,20 @@ def _paint_document(p: QPainter, fig: Figure) -> None:
     p.restore()
 
 
-def paint_figure(p: QPainter, fig: Figure, *, line_scale: float = 1.0) -> None:
-    """Paint ``fig`` with ``p`` in logical units (the caller sets any scale on ``p``)."""
+@contextmanager
+def drawing(view, context: FigureContext | None = None, *, keep_theme: bool = False,
+            line_scale: float = 1.0) -> Iterator[Figure]:
+    """The view in its export look (see ``export_style``), measured: paint it inside the block."""
+    if view.widget is None:
+        raise ExportError(f"view {view.name!r} has nothing to render")
+    if not isinstance(view.widget, (QWidget, QGraphicsItem)):
+        _root_size(view.widget)  # raises the one-line error
+    with export_look(view.widget, light=not keep_theme, line_scale=line_scale):
+        yield layout_figure(view, context, keep_theme=keep_theme)
+
+
+def paint_figure(p: QPainter, fig: Figure) -> None:
+    """Paint ``fig`` with ``p`` in logical units, inside ``drawing()`` (the caller sets any scale)."""
     p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
     p.setRenderHint(QPainter.RenderHint.LosslessImageRendering, True)
@@ -328,17 +369,15 @@ def paint_figure(p: QPainter, fig: Figure, *, line_scale: float = 1.0) -> None:
     root = fig.view.widget
     if fig.document is not None:
         _paint_document(p, fig)
-        return
-    with export_look(root, light=fig.light, line_scale=line_scale):
-        if isinstance(root, QGraphicsItem):
-            scene = root.scene()
-            if scene is not None:
-                scene.render(p, QRectF(0, fig.header, fig.width, fig.body), root.sceneBoundingRect())
-        else:
-            flags = QWidget.RenderFlag.DrawChildren
-            if fig.light or root.autoFillBackground():
-                flags |= QWidget.RenderFlag.DrawWindowBackground
-            QWidget.render(root, p, QPoint(0, fig.header), renderFlags=flags)
+    elif isinstance(root, QGraphicsItem):
+        scene = root.scene()
+        if scene is not None:
+            scene.render(p, QRectF(0, fig.header, fig.width, fig.body), root.sceneBoundingRect())
+    else:
+        flags = QWidget.RenderFlag.DrawChildren
+        if fig.light or root.autoFillBackground():
+            flags |= QWidget.RenderFlag.DrawWindowBackground
+        QWidget.render(root, p, QPoint(0, fig.header), renderFlags=flags)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,21 +402,22 @@ def raster_scale(fig: Figure, scale: float | None = None, width: int | None = No
 def render_image(view, context: FigureContext | None = None, *, scale: float | None = DEFAULT_SCALE,
                  width: int | None = None, keep_theme: bool = False) -> QImage:
     """The figure as a ``QImage`` at ``scale`` (or exactly ``width`` pixels wide)."""
-    fig = layout_figure(view, context, keep_theme=keep_theme)
-    s = raster_scale(fig, scale, width)
-    w = int(width) if width is not None else max(1, round(fig.width * s))
-    h = max(1, round(fig.size.height() * s))
-    img = QImage(w, h, QImage.Format.Format_ARGB32_Premultiplied)
-    dpm = round(fig.dpi / 0.0254)
-    img.setDotsPerMeterX(dpm)  # fonts in points map to the same pixels as on screen
-    img.setDotsPerMeterY(dpm)
-    img.fill(fig.background)
-    p = QPainter(img)
-    try:
-        p.scale(w / fig.width, h / fig.size.height())
-        paint_figure(p, fig, line_scale=s)
-    finally:
-        p.end()
+    s = raster_scale(layout_figure(view, context, keep_theme=keep_theme), scale, width)
+    with drawing(view, context, keep_theme=keep_theme, line_scale=s) as fig:
+        s = raster_scale(fig, scale, width)
+        w = int(width) if width is not None else max(1, round(fig.width * s))
+        h = max(1, round(fig.size.height() * s))
+        img = QImage(w, h, QImage.Format.Format_ARGB32_Premultiplied)
+        dpm = round(fig.dpi / 0.0254)
+        img.setDotsPerMeterX(dpm)  # fonts in points map to the same pixels as on screen
+        img.setDotsPerMeterY(dpm)
+        img.fill(fig.background)
+        p = QPainter(img)
+        try:
+            p.scale(w / fig.width, h / fig.size.height())
+            paint_figure(p, fig)
+        finally:
+            p.end()
     img = img.convertToFormat(QImage.Format.Format_RGB32)
     dpm = round(fig.dpi * s / 0.0254)  # recorded so a 2x image inserts at its on-screen size
     img.setDotsPerMeterX(dpm)
@@ -407,7 +447,13 @@ def render_png(view, context: FigureContext | None = None, *, scale: float | Non
 
 def render_svg(view, context: FigureContext | None = None, *, keep_theme: bool = False) -> bytes:
     """The figure as an SVG document (vector paths and text; heatmaps as embedded images)."""
-    fig = layout_figure(view, context, keep_theme=keep_theme)
+    with drawing(view, context, keep_theme=keep_theme) as fig:
+        data = _svg(fig)
+    return clean_svg(data)
+
+
+def _svg(fig: Figure) -> bytes:
+    view = fig.view
     data = QByteArray()
     buf = QBuffer(data)
     buf.open(QIODevice.OpenModeFlag.WriteOnly)
@@ -425,34 +471,17 @@ def render_svg(view, context: FigureContext | None = None, *, keep_theme: bool =
         p.end()
     del p, gen
     buf.close()
-    return sharpen_svg_images(bytes(data))
-
-
-_SVG_PNG = re.compile(rb'(xlink:href="data:image/png;base64,)([A-Za-z0-9+/=\s]+)(")')
-SHARP_SIDE = 512  # small embedded images are enlarged to at least this many pixels on a side
-
-
-def sharpen_svg_images(svg: bytes) -> bytes:
-    """Enlarge small embedded images (heatmaps are one pixel per cell) with nearest-neighbour
-    sampling. The image keeps its place and size in the drawing; only its pixel data is finer, so
-    viewers that smooth images (most of them ignore ``image-rendering``) still show sharp cells."""
-    def enlarge(m: re.Match) -> bytes:
-        img = QImage.fromData(base64.b64decode(m.group(2)), "PNG")
-        if img.isNull():
-            return m.group(0)
-        side = max(img.width(), img.height())
-        k = -(-SHARP_SIDE // side)  # ceil
-        if k <= 1 or img.width() * img.height() * k * k > 4_000_000:
-            return m.group(0)
-        big = img.scaled(img.width() * k, img.height() * k, Qt.AspectRatioMode.IgnoreAspectRatio,
-                         Qt.TransformationMode.FastTransformation)
-        return m.group(1) + base64.b64encode(png_bytes(big)) + m.group(3)
-    return _SVG_PNG.sub(enlarge, svg)
+    return bytes(data)
 
 
 def render_pdf(view, context: FigureContext | None = None, *, keep_theme: bool = False) -> bytes:
     """The figure as a one-page PDF whose page is exactly the figure (no margins)."""
-    fig = layout_figure(view, context, keep_theme=keep_theme)
+    with drawing(view, context, keep_theme=keep_theme) as fig:
+        return _pdf(fig)
+
+
+def _pdf(fig: Figure) -> bytes:
+    view = fig.view
     data = QByteArray()
     buf = QBuffer(data)
     buf.open(QIODevice.OpenModeFlag.WriteOnly)

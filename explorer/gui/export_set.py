@@ -63,6 +63,7 @@ class FigureSetResult:
     files: list[Path]  # every file written (absolute), index.html and figures.json included
     figures: list[FigureEntry]
     data: list[tuple[str, str]]  # (path relative to folder, description)
+    problems: list[str] = field(default_factory=list)  # views or data a panel failed to give (skipped)
 
     @property
     def index(self) -> Path:
@@ -220,10 +221,18 @@ def export_figure_set(panels: Sequence, folder: str | os.PathLike, context: Figu
             context = FigureContext.from_trace(trace, sel)
         else:
             context = FigureContext()
-    plan = [(panel_label(p), p, list(p.export_views())) for p in panels]
+    problems: list[str] = []
+    plan = []
+    for p in panels:
+        try:
+            views = list(p.export_views())
+        except Exception as e:  # a panel's own bug must not cost the other panels their figures
+            problems.append(f"{panel_label(p)}: its views could not be listed ({type(e).__name__}: {e})")
+            views = []
+        plan.append((panel_label(p), p, views))
     n_figures = sum(len(views) for _, _, views in plan) * len(fmts)
     total = n_figures + (len(plan) + 1 if include_data else 0) + 1
-    state = destination_state(dest)
+    destination_state(dest)  # refuse a folder holding other files before anything is rendered
     created = _make_parent(dest.parent)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
@@ -248,19 +257,25 @@ def export_figure_set(panels: Sequence, folder: str | os.PathLike, context: Figu
                 stem = _unique(safe_name(view.name), taken, safe_name(label.lower()))
                 taken.add(stem)
                 entry = FigureEntry(label, stem, view.title or view.name)
-                fig = layout_figure(view, context, keep_theme=keep_theme)
-                entry.size = (fig.size.width(), fig.size.height())
-                for fmt in fmts:
-                    step(f"{label}: {entry.title} ({fmt.upper()})")
-                    rel = f"{stem}.{fmt}"
-                    _write(tmp, rel, render_format(view, fmt, context, scale=scale, width=width,
-                                                   keep_theme=keep_theme), written)
-                    entry.files[fmt] = rel
-                    if fmt == "png":
-                        s = raster_scale(fig, scale, width)
-                        entry.png_size = (int(width) if width else round(fig.size.width() * s),
-                                          round(fig.size.height() * s))
-                figures.append(entry)
+                try:
+                    fig = layout_figure(view, context, keep_theme=keep_theme)
+                    entry.size = (fig.size.width(), fig.size.height())
+                    for fmt in fmts:
+                        step(f"{label}: {entry.title} ({fmt.upper()})")
+                        rel = f"{stem}.{fmt}"
+                        _write(tmp, rel, render_format(view, fmt, context, scale=scale, width=width,
+                                                       keep_theme=keep_theme), written)
+                        entry.files[fmt] = rel
+                        if fmt == "png":
+                            s = raster_scale(fig, scale, width)
+                            entry.png_size = (int(width) if width else round(fig.size.width() * s),
+                                              round(fig.size.height() * s))
+                except (OSError, ExportError):
+                    raise  # the destination or the options are at fault: the whole set fails
+                except Exception as e:
+                    problems.append(f"{label}: view {view.name!r} could not be drawn ({type(e).__name__}: {e})")
+                if entry.files:
+                    figures.append(entry)
         if include_data:
             if trace is not None:
                 step("the trace's activations (NPZ)")
@@ -271,7 +286,12 @@ def export_figure_set(panels: Sequence, folder: str | os.PathLike, context: Figu
             taken_data = {"trace"}
             for label, panel, _views in plan:
                 step(f"{label}: data")
-                for name, value in (panel.export_data() or {}).items():
+                try:
+                    entries = panel.export_data() or {}
+                except Exception as e:
+                    problems.append(f"{label}: its data could not be exported ({type(e).__name__}: {e})")
+                    entries = {}
+                for name, value in entries.items():
                     for fname, content in data_files({name: value}).items():
                         stem, ext = fname.rsplit(".", 1)
                         stem = _unique(stem, taken_data, safe_name(label.lower()))
@@ -281,8 +301,9 @@ def export_figure_set(panels: Sequence, folder: str | os.PathLike, context: Figu
                         data.append((rel, f"{label}: {describe(value)}"))
         step("index.html")
         manifest = _manifest(context, fmts, scale, width, keep_theme, figures, data, written, command)
+        manifest["problems"] = problems
         _write(tmp, MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", written)
-        _write(tmp, INDEX, index_html(context, figures, data, fmts, scale, width, command), written)
+        _write(tmp, INDEX, index_html(context, figures, data, fmts, scale, width, command, problems), written)
         if progress is not None:
             progress(total, total, "done")
         os.chmod(tmp, 0o755 & ~_umask())
@@ -294,7 +315,7 @@ def export_figure_set(panels: Sequence, folder: str | os.PathLike, context: Figu
             raise ExportError(f"cannot write the figure set to {dest}: {_why(e)}") from e
         raise
     files = sorted(dest / rel for rel in written)
-    return FigureSetResult(dest, files, figures, data)
+    return FigureSetResult(dest, files, figures, data, problems)
 
 
 def _umask() -> int:
@@ -350,7 +371,7 @@ def _href(rel: str) -> str:
 
 
 def index_html(ctx: FigureContext, figures: list[FigureEntry], data: list[tuple[str, str]], fmts,
-               scale, width, command: str | None) -> str:
+               scale, width, command: str | None, problems: Sequence[str] = ()) -> str:
     e = html.escape
     rows = [("Model", e(ctx.model_name or "—") + (f" <small>({e(ctx.model_summary)})</small>"
                                                    if ctx.model_summary else "")),
@@ -368,6 +389,7 @@ def index_html(ctx: FigureContext, figures: list[FigureEntry], data: list[tuple[
     out += [f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows]
     out.append("</table>")
     out += [f'<p class="note">Note: {e(n)}.</p>' for n in ctx.notes]
+    out += [f'<p class="note">Not included: {e(p)}.</p>' for p in problems]
     panel = None
     for f in figures:
         if f.panel != panel:

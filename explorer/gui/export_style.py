@@ -9,7 +9,9 @@ What changes while exporting:
 * every pyqtgraph view gets a white background (``light=True``, the default) and its axes, titles,
   legends and bright text turn dark; the colours of the data (heatmaps, bars, points) never change,
   and text drawn over a heatmap keeps the colour the panel chose for contrast with its cell;
-* plain Qt widgets (labels, text views) get a light palette;
+* the panel that holds the view gets a light palette while it is drawn: every panel restyles
+  itself on a palette change (HTML colours, style sheets, plot colours), so a dark-themed panel
+  draws itself light; plain widgets outside a panel get the light palette directly;
 * items draw in pyqtgraph's export mode (scatter symbols as vector paths instead of cached bitmaps,
   so they stay sharp at 4x and in SVG/PDF; the auto-range button is hidden);
 * the background cache is off, so SVG and PDF get no bitmap of the background;
@@ -229,7 +231,28 @@ def _style_view(view: QGraphicsView, light: bool, undo: list[Restore]) -> None:
             undo.append(lambda view=view, brush=brush: view.setBackgroundBrush(brush))
 
 
+def owning_panel(root) -> QWidget | None:
+    """The ``Panel`` that holds ``root`` (a widget, or a graphics item through its view)."""
+    from .panels.base import Panel
+
+    if isinstance(root, QGraphicsItem):
+        views = graphics_views(root)
+        root = views[0] if views else None
+    w = root
+    while w is not None:
+        if isinstance(w, Panel):
+            return w
+        w = w.parentWidget()
+    return None
+
+
+def _is_light(widget: QWidget) -> bool:
+    return widget.palette().color(QPalette.ColorRole.Window).lightness() >= 128
+
+
 def _style_widget(widget: QWidget, undo: list[Restore]) -> None:
+    """A light palette on ``widget``. Panels restyle themselves on a palette change (their HTML,
+    style sheets and plot colours), so setting it on the panel draws the whole view light."""
     had_own = widget.testAttribute(pg.QtCore.Qt.WidgetAttribute.WA_SetPalette)
     saved = QPalette(widget.palette())
     widget.setPalette(light_palette())
@@ -249,8 +272,12 @@ def export_look(root, *, light: bool = True, line_scale: float = 1.0) -> Iterato
     module docstring. ``line_scale`` > 1 widens cosmetic lines (use the raster scale, capped)."""
     undo: list[Restore] = []
     try:
-        if light and isinstance(root, QWidget):
-            _style_widget(root, undo)
+        if light:
+            target = owning_panel(root) or (root if isinstance(root, QWidget) else None)
+            if target is not None and not _is_light(target):
+                _style_widget(target, undo)
+            elif isinstance(root, QWidget) and root is not target:
+                _style_widget(root, undo)
         scenes = []
         for view in graphics_views(root):
             _style_view(view, light, undo)

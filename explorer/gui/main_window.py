@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
 
 from . import settings as st
 from .controller import Controller
+from .panel_sync import PanelSync
 from .panels import ANALYSIS_PANELS, PanelSpec, load_panel_classes
 from .prompt_bar import DEFAULT_PROMPT, PromptBar
 from .selection import EMBED
@@ -79,6 +80,8 @@ class MainWindow(QMainWindow):
         for spec in (ARCH_SPEC, *ANALYSIS_PANELS, TRAIN_SPEC):  # every dock, so layouts stay compatible
             self._make_dock(spec.title, spec.object_name, _placeholder("Loading the model…"), spec.tip)
         self._arrange_default()
+        self.sync = PanelSync(self.controller, self.panels, self.docks, self)
+        self.sync.panelFailed.connect(self._on_panel_failed)
         self.training = TrainingControl(self)
         self._build_status_bar()
         self._build_menus()
@@ -136,10 +139,13 @@ class MainWindow(QMainWindow):
     def _apply_default_sizes(self) -> None:
         d = self.docks
         w, h = max(self.width(), 800), max(self.height(), 600)
-        self.resizeDocks([d["dock_prompt"]], [int(h * 0.24)], Qt.Orientation.Vertical)
+        self.resizeDocks([d["dock_prompt"]], [min(int(h * 0.22), 200)], Qt.Orientation.Vertical)
         self.resizeDocks([d["dock_architecture"], d["dock_attention"], d["dock_logits"]],
-                         [int(w * 0.26), int(w * 0.37), int(w * 0.37)], Qt.Orientation.Horizontal)
-        self.resizeDocks([d["dock_attention"], d["dock_embeddings"]], [int(h * 0.4), int(h * 0.4)],
+                         [int(w * 0.23), int(w * 0.385), int(w * 0.385)], Qt.Orientation.Horizontal)
+        # the attention heatmap and the logits bars want more height than the views under them
+        self.resizeDocks([d["dock_attention"], d["dock_embeddings"]], [int(h * 0.46), int(h * 0.32)],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([d["dock_logits"], d["dock_layernorm"]], [int(h * 0.46), int(h * 0.32)],
                          Qt.Orientation.Vertical)
 
     def reset_layout(self) -> None:
@@ -176,8 +182,6 @@ class MainWindow(QMainWindow):
         self.training.attach_panel(self.training_panel)
         if self.controller.model_info is not None:
             self.architecture.set_architecture(self.controller.model_info.architecture)
-        if self.controller.trace is not None:
-            self._on_trace(self.controller.trace)
 
     def add_panel(self, name: str, panel, title: str | None = None) -> None:
         """Put ``panel`` in the dock ``name`` (made if new) and wire it to the controller and prompt."""
@@ -189,9 +193,7 @@ class MainWindow(QMainWindow):
         self.docks[name].setWidget(_scrolled(panel))
         panel.selectionRequested.connect(self._on_selection_requested)
         panel.appendTextRequested.connect(self.prompt_bar.append_text)
-        panel.set_selection(self.controller.selection)
-        if self.controller.trace is not None:
-            panel.set_trace(self.controller.trace)
+        self.sync.watch(name)  # it gets the current trace and selection at the next turn
 
     def _on_selection_requested(self, changes: dict) -> None:
         try:
@@ -255,27 +257,17 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _on_trace(self, trace) -> None:
-        sel = self.controller.selection
-        for name, panel in self.panels.items():
-            try:
-                if panel.selection != sel:  # a new model's fitted selection arrives with its first trace
-                    panel.selection = sel
-                panel.set_trace(trace)
-            except Exception as e:
-                log.exception("panel %s failed on a trace", name)
-                self.statusBar().showMessage(f"{self.docks[name].windowTitle()} panel: {type(e).__name__}: {e}", 8000)
+        self.sync.request()
         self.status_labels["trace"].setText(f"trace {trace.elapsed_ms:.0f} ms")
         self._update_selection_label()
 
     def _on_selection(self, sel) -> None:
         self.prompt_bar.set_selection(sel)
-        for name, panel in self.panels.items():
-            try:
-                panel.set_selection(sel)
-            except Exception as e:
-                log.exception("panel %s failed on a selection", name)
-                self.statusBar().showMessage(f"{self.docks[name].windowTitle()} panel: {type(e).__name__}: {e}", 8000)
+        self.sync.request()
         self._update_selection_label()
+
+    def _on_panel_failed(self, name: str, message: str) -> None:
+        self.statusBar().showMessage(f"{self.docks[name].windowTitle()} panel: {message}", 8000)
 
     def _update_selection_label(self) -> None:
         sel, info, trace = self.controller.selection, self.controller.model_info, self.controller.trace

@@ -81,7 +81,7 @@ def test_untied_nanogpt_checkpoint_keeps_its_own_lm_head(tmp_path, corpus_text):
     ckpt = save_nanogpt(tmp_path, ref)
     write_meta(tmp_path / "meta.pkl", chars)
     model = explorer.load(ckpt)
-    assert model.config.tie_weights is False
+    assert model.config.tie_weights is False and model.config.family == "nanogpt"
     assert model.module.lm_head.weight is not model.module.token_embedding_table.weight
     _assert_same_logits(ref, model, len(chars), 8)
 

@@ -206,12 +206,16 @@ def test_stop_pause_and_snapshot_from_another_thread(corpus_file, tmp_path):
         trainer.pause()
         assert paused.wait(30) and trainer.paused
         held = trainer.step
-        threading.Event().wait(0.3)
-        assert trainer.step == held  # nothing moves while paused
         state = trainer.snapshot()
-        trainer.request_snapshot()
+        trainer.request_snapshot()  # live views may ask while paused, too
+        assert snap.wait(30)
+        threading.Event().wait(0.2)
+        assert trainer.step == held  # nothing moves while paused
         reached.clear()
+        snap.clear()
         trainer.resume()
+        assert reached.wait(30)
+        trainer.request_snapshot()  # and while running: after the next step
         assert snap.wait(30)
         trainer.request_stop()
         worker.join(60)
@@ -222,9 +226,11 @@ def test_stop_pause_and_snapshot_from_another_thread(corpus_file, tmp_path):
     r = result["r"]
     assert r.status == "stopped" and held < r.step < 100_000
     kinds = [e.kind for e in events]
-    assert kinds.index("paused") < kinds.index("resumed") < kinds.index("snapshot") and kinds[-1] == "stopped"
-    snap_event = next(e for e in events if e.kind == "snapshot")
-    assert snap_event.state.keys() == state.keys()
+    assert kinds.index("paused") < kinds.index("snapshot") < kinds.index("resumed") and kinds[-1] == "stopped"
+    snap_event, running_snap = [e for e in events if e.kind == "snapshot"]
+    assert snap_event.step == held < running_snap.step <= r.step
+    for k, v in state.items():  # the weights as they were when paused
+        assert torch.equal(snap_event.state[k], v), k
     m = explorer.load(out)  # the stop saved a checkpoint at the last step
     assert m.info["iterations"] == r.step
     version = m.weights_version
@@ -238,6 +244,25 @@ def test_a_stop_during_an_evaluation_ends_the_run_promptly(corpus_file, tmp_path
     result = trainer.run(lambda e: trainer.request_stop() if e.kind == "step" and e.step == 5 else None)
     assert result.status == "stopped" and "during its evaluation" in result.message
     assert trainer.history["eval"] == [] and explorer.load(out).info["iterations"] == 5
+
+
+def test_saves_from_another_thread_while_training_are_consistent(corpus_file, tmp_path):
+    trainer = make_trainer(corpus_file, max_iters=100_000, eval_interval=100_000)
+    started = threading.Event()
+    worker = threading.Thread(target=trainer.run, args=(lambda e: started.set() if e.kind == "step" else None,))
+    worker.start()
+    try:
+        assert started.wait(60)
+        paths = [trainer.save(tmp_path / f"s{i}.safetensors") for i in range(3)]
+    finally:
+        trainer.request_stop()
+        worker.join(60)
+    for p in paths:
+        tensors, meta = read_native(p)
+        step = meta["train"]["step"]
+        assert meta["train"]["history"]["step"] == list(range(1, step + 1))
+        assert int(tensors["optim.state.0.step"]) == step  # AdamW's own count matches the weights
+        assert Trainer.from_checkpoint(p).step == step
 
 
 # ---- divergence and atomic writes ---------------------------------------------------------------

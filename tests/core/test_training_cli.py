@@ -19,6 +19,16 @@ TINY = ["--preset", "tiny", "--block-size", "16", "--batch-size", "8", "--eval-i
         "--threads", "1", "--no-progress"]
 
 
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """The command sets torch's thread count for the process; put it back for the other tests."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 def train_parser():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")

@@ -100,6 +100,7 @@ def make_window(qtbot):
         with qtbot.waitSignal(w.controller.traceChanged, timeout=60000):
             w.controller.warm()
             w.controller.open_model(str(path) if path is not None else None)
+        qtbot.waitUntil(w.sync.is_synced, timeout=60000)  # every visible panel shows that trace
         return w
 
     yield make
@@ -117,3 +118,13 @@ def window(make_window, model_file):
 def light_window(make_window, model_file):
     """A window with only the architecture and training panels."""
     return make_window(model_file, all_panels=False)
+
+
+@pytest.fixture
+def synced(qtbot):
+    """``synced(window)``: wait until every visible panel shows the controller's current trace and
+    selection (the window hands them over one panel per event-loop turn); returns those panels."""
+    def wait(w, timeout=20000):
+        qtbot.waitUntil(w.sync.is_synced, timeout=timeout)
+        return {n: p for n, p in w.panels.items() if w.sync.shown(n)}
+    return wait

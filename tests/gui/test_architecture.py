@@ -40,7 +40,7 @@ def test_the_tree_shows_the_modules_with_true_shapes_and_counts(light_window, ti
         assert item.toolTip(0), item.text(0)
 
 
-def test_clicking_a_head_selects_it_in_every_view(light_window, qtbot):
+def test_clicking_a_head_selects_it_in_every_view(light_window, qtbot, synced):
     w = light_window
     arch, tree = w.architecture, w.architecture.tree
     item = arch.items["blocks.1.sa.heads.1"]
@@ -54,7 +54,7 @@ def test_clicking_a_head_selects_it_in_every_view(light_window, qtbot):
         qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, rect.center().y()))
     sel = w.controller.selection
     assert (sel.layer, sel.head, sel.ln_site) == (1, 1, "blocks.1.ln1")
-    for name, panel in w.panels.items():
+    for name, panel in synced(w).items():
         assert panel.selection == sel, name
     assert w.controller.trace is trace  # no new forward pass
     assert arch.marked_paths() == {"blocks.1", "blocks.1.sa.heads.1", "blocks.1.ln1"}
@@ -63,13 +63,15 @@ def test_clicking_a_head_selects_it_in_every_view(light_window, qtbot):
     assert "Head 1 of block 1" in info and "head_size" in info
 
 
-def test_layernorm_embedding_and_head_nodes_select_their_part(light_window):
+def test_layernorm_embedding_and_head_nodes_select_their_part(light_window, synced):
     w = light_window
+    synced(w)
     arch, c = w.architecture, w.controller
     arch.select_path("blocks.1.ln2")
     assert (c.selection.layer, c.selection.ln_site) == (1, "blocks.1.ln2")
     arch.select_path("token_embedding_table")
     assert c.selection.layer == EMBED
+    synced(w)
     assert arch.marked_paths() == {"token_embedding_table", "position_embedding_table"}
     arch.select_path("ln_f")
     assert (c.selection.layer, c.selection.ln_site) == (2, "ln_final")
@@ -78,14 +80,16 @@ def test_layernorm_embedding_and_head_nodes_select_their_part(light_window):
     V, C = c.model_info.config.vocab_size, c.model_info.config.n_embd
     assert "x @ W.T + b" in info and f"({V}, {C})" in info
     T = c.trace.T
-    assert f"For the current prompt T = {T}: (1, {T}, {C}) → (1, {T}, {V})" in info
+    assert arch.live.text() == f"For the current prompt T = {T}: (1, {T}, {C}) → (1, {T}, {V})"
 
 
-def test_a_selection_made_elsewhere_is_marked_in_the_tree(light_window):
+def test_a_selection_made_elsewhere_is_marked_in_the_tree(light_window, synced):
     w = light_window
     w.controller.select(layer=0, head=1, ln_site="blocks.0.ln2")
+    synced(w)
     assert w.architecture.marked_paths() == {"blocks.0", "blocks.0.sa.heads.1", "blocks.0.ln2"}
     w.controller.step_layer(+1)
+    synced(w)
     assert w.architecture.marked_paths() == {"blocks.1", "blocks.1.sa.heads.1", "blocks.1.ln2"}
 
 

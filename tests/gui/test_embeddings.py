@@ -269,6 +269,18 @@ def test_export_table_rows_match_the_plot(panel, tiny_model):
     assert len(first) == 5
 
 
+def test_export_when_the_tables_have_different_numbers_of_axes(panel):
+    # 6 tokens × 8 dims (6 PCA axes) next to 16 positions × 8 dims (8 axes)
+    cfg = GPTConfig.lecture(vocab_size=6, block_size=16, n_layer=1, n_head=2, n_embd=8)
+    m = ExplorerModel.untrained(cfg, list("abcdef"), name="six")
+    panel.set_trace(m.trace("abcabc"))
+    var = panel.export_data()["embedding_variance"]
+    assert len(var.rows) == 8
+    assert var.rows[5][1] == pytest.approx(1.0) and var.rows[6][1] == "" and var.rows[7][2] == pytest.approx(1.0)
+    x, y = panel.dims_view.tok.getData()
+    assert len(x) == 6 and len(panel.dims_view.pos.getData()[0]) == 8
+
+
 def test_big_vocabulary_labels_only_what_matters(panel):
     vocab = [chr(0x4E00 + i) for i in range(4990)] + list("abcde fghi")
     cfg = GPTConfig.lecture(vocab_size=len(vocab), block_size=16, n_layer=1, n_head=1, n_embd=16)

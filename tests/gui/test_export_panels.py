@@ -259,3 +259,114 @@ def test_help_lists_the_options(capsys):
     for opt in ("--checkpoint", "--corpus", "--prompt", "--out", "--format", "--layer", "--head", "--position",
                 "--projection", "--scale", "--width", "--keep-theme"):
         assert opt in text
+
+
+def test_a_dark_window_exports_light_figures_and_stays_dark(qtbot, checkpoint, tmp_path):
+    """With the app in a dark palette the panels draw dark; an export draws them on white (the
+    panels restyle themselves for the light palette while they are drawn) and then puts every panel
+    back as it was: dark, with the same axis numbers."""
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    import explorer
+    from explorer.gui import theme
+    from explorer.gui.export import export_view
+
+    app = QApplication.instance()
+    original = app.palette()
+    dark = QPalette(original)
+    for role, colour in ((QPalette.ColorRole.Window, theme.DARK.background), (QPalette.ColorRole.Base, "#252525"),
+                         (QPalette.ColorRole.WindowText, theme.DARK.foreground),
+                         (QPalette.ColorRole.Text, theme.DARK.foreground)):
+        dark.setColor(role, QColor(colour))
+    app.setPalette(dark)
+    panels = []
+    try:
+        model = explorer.load(checkpoint)
+        trace = model.trace(PROMPT)
+        panels, _ = build_panels(model, trace, selection_for(trace, layer=1), size=SIZE, architecture=False)
+        by_title = {p.title: p for p in panels}
+        emb, logits = by_title["Embeddings"], by_title["Logits"]
+        axes = [emb.pos_view.plot.getAxis(side) for side in ("left", "bottom")]
+
+        def state():
+            return ([ax.tickStrings([0.1, 0.2], ax.autoSIPrefixScale * ax.scale, 0.1) for ax in axes],
+                    emb.theme.name, logits.linear_view.toHtml())
+        before = state()
+        assert before[1] == "dark"
+        for p in panels:
+            for view in p.export_views():
+                a = pixels(export_view(view, tmp_path / f"{view.name}.png", context_for(panels, p), scale=1))
+                assert tuple(a[-2, 1]) == (255, 255, 255) or view.name == "attention_text", view.name
+        assert state() == before
+        assert before[0][0] == ["0.1", "0.2"]  # plain numbers, no hidden SI scale
+        # the worked example is drawn dark-on-white, not pale-on-white
+        a = pixels(tmp_path / "lm_head_linear.png")
+        assert (a.astype(int).sum(-1) < 200).mean() > 0.01
+    finally:
+        close_panels(panels)
+        app.setPalette(original)
+
+
+def test_right_clicking_a_real_plot_offers_export_for_that_view(qtbot, checkpoint):
+    """A right-click through the window system on the attention heatmap opens the export menu
+    titled with that view; Copy image puts that figure on the clipboard."""
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    import explorer
+
+    model = explorer.load(checkpoint)
+    trace = model.trace(PROMPT)
+    panels, _ = build_panels(model, trace, selection_for(trace, layer=1, head=1), size=SIZE, architecture=False)
+    try:
+        att = next(p for p in panels if p.title == "Attention")
+        vp = att.heatmap.glw.viewport()
+        pos = vp.mapTo(att.window(), QPoint(vp.width() // 2, vp.height() // 2))
+        QTest.mouseClick(att.window().windowHandle(), Qt.MouseButton.RightButton, Qt.KeyboardModifier.NoModifier, pos)
+        qtbot.waitUntil(lambda: QApplication.activePopupWidget() is not None, timeout=3000)
+        menu = QApplication.activePopupWidget()
+        texts = [a.text() for a in menu.actions()]
+        assert texts[0] == att.export_views()[0].title  # the view under the mouse
+        QGuiApplication.clipboard().clear()
+        next(a for a in menu.actions() if a.text() == "Copy image").trigger()
+        menu.close()
+        img = QGuiApplication.clipboard().image()
+        assert not img.isNull() and img.width() == 2 * att.heatmap.glw.width()
+    finally:
+        close_panels(panels)
+
+
+def test_the_windows_panels_make_a_figure_set_through_the_menu_wiring(make_window, model_file, qtbot, tmp_path,
+                                                                       monkeypatch):
+    """File → Export wired as explorer.gui.export's docstring says: the figure-set action opens the
+    dialog on every panel of the window (training included), and the set it writes is complete."""
+    import explorer.gui.export_menus as em
+    from explorer.gui.export import install_export_menu
+
+    w = make_window(model_file, PROMPT)
+    qtbot.waitUntil(lambda: len(w.panels) >= 6, timeout=30000)
+    menu = w.menuBar().addMenu("E&xport figures")
+    actions = install_export_menu(menu, lambda: list(w.panels.values()), parent=w,
+                                  get_source=lambda: (w.controller.model_info.source, None, None))
+    results = []
+
+    def run_dialog(parent, panels, *, source=None, corpus=None, meta=None):
+        dlg = em.FigureSetDialog(parent, panels, source=source, corpus=corpus, meta=meta)
+        qtbot.addWidget(dlg)
+        dlg.folder_edit.setText(str(tmp_path / "window set"))
+        dlg.format_checks["svg"].setChecked(False)
+        results.append(dlg.export_now())
+    monkeypatch.setattr(em, "export_figure_set_dialog", run_dialog)
+    menu.aboutToShow.emit()
+    assert actions["set"].isEnabled()
+    actions["set"].trigger()
+    result = results[0]
+    assert not result.problems
+    names = {f.name for f in result.figures}
+    expected = set().union(*VIEWS.values()) | {"training_loss"}
+    assert names == expected
+    html = result.index.read_text(encoding="utf-8")
+    assert str(model_file) in html  # the command that remakes the set names the model file

@@ -165,6 +165,21 @@ def svg_tree(data: bytes):
     return root, tags
 
 
+def max_stroke_on_page(root) -> float:
+    """The widest stroke of the drawing, in page units (stroke width times its group's scale)."""
+    widest = 0.0
+    for g in root.iter("{http://www.w3.org/2000/svg}g"):
+        m = re.search(r"matrix\(([^)]*)\)", g.get("transform", ""))
+        a, b, c, d = (float(v) for v in m.group(1).split(",")[:4]) if m else (1, 0, 0, 1)
+        scale = abs(a * d - b * c) ** 0.5
+        stroke = g.get("stroke", "none")
+        for el in g:
+            if el.get("stroke", stroke) != "none" and el.tag.rsplit("}", 1)[-1] in ("path", "rect", "polyline",
+                                                                                   "polygon", "ellipse", "line"):
+                widest = max(widest, float(el.get("stroke-width", g.get("stroke-width", "1"))) * scale)
+    return widest
+
+
 def test_svg_is_a_real_vector_drawing(panels, ctx):
     heat, bars, text = panels
     data = render_svg(heat.export_views()[0], ctx)
@@ -183,6 +198,9 @@ def test_svg_is_a_real_vector_drawing(panels, ctx):
     assert f'fill="{theme.SERIES[0].lower()}"'.encode() in data
     _root, tags = svg_tree(data)
     assert "image" not in tags  # no bitmap at all: bars, axes, symbols and text are vectors
+    # cosmetic lines are baked into page units: no viewer draws them 20-1000x too wide
+    assert b"non-scaling-stroke" not in data
+    assert max_stroke_on_page(ET.fromstring(data)) <= 6
     # a plain text widget is text in the SVG too
     _root, tags = svg_tree(render_svg(text.export_views()[0], ctx))
     assert tags.count("text") >= 5

@@ -218,3 +218,37 @@ def test_set_files_are_readable_by_others(panels, tmp_path):
     os.umask(mask)
     assert (dest.stat().st_mode & 0o777) == 0o755 & ~mask
     assert ((dest / "index.html").stat().st_mode & 0o777) == 0o666 & ~mask
+
+
+def test_a_broken_panel_costs_only_its_own_figures(panels, qtbot, tmp_path):
+    class Broken(TextPanel):
+        title = "Broken"
+
+        def export_data(self):
+            raise IndexError("index 65 is out of bounds")
+
+        def export_views(self):
+            return super().export_views() + [ExportViewFailing("broken_view", self.label, "Broken view")]
+
+    class ExportViewFailing:  # a view whose widget raises while it is measured
+        def __init__(self, name, widget, title):
+            self.name, self.title = name, title
+            self._widget = widget
+
+        @property
+        def widget(self):
+            raise RuntimeError("wrapped C/C++ object has been deleted")
+
+    broken = Broken()
+    qtbot.addWidget(broken)
+    broken.set_trace(panels[0].trace)
+    result = export_figure_set(panels + [broken], tmp_path / "figs", formats="png", scale=1)
+    names = written(tmp_path / "figs")
+    assert {"fake_heatmap.png", "fake_bars.png", "fake_text.png", "data/fake_topk.csv"} <= names
+    assert "broken_view.png" not in names
+    assert len(result.problems) == 2
+    assert "Broken: its data could not be exported (IndexError: index 65 is out of bounds)" in result.problems
+    assert any("'broken_view' could not be drawn (RuntimeError" in p for p in result.problems)
+    html = (tmp_path / "figs" / "index.html").read_text(encoding="utf-8")
+    assert html.count("Not included:") == 2
+    assert json.loads((tmp_path / "figs" / "figures.json").read_text())["problems"] == result.problems

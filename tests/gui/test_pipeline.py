@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import Qt, QTimer
 
 from explorer.gui.panels.base import Panel
 from explorer.gui.prompt_bar import MAX_CHIPS, SHOWN_CROPPED, make_chips
@@ -34,27 +34,37 @@ class RecordingPanel(Panel):
         super().set_selection(sel)
 
 
-def add_recorder(window) -> RecordingPanel:
+def add_recorder_named(window, name: str) -> RecordingPanel:
     rec = RecordingPanel()
-    window.add_panel("dock_recorder", rec)
+    window.add_panel(name, rec)
+    return rec
+
+
+def add_recorder(window) -> RecordingPanel:
+    return add_recorder_named(window, "dock_recorder")
+
+
+@pytest.fixture
+def recorder(window, synced):
+    """A recording panel in a window with every installed analysis panel (caught up, then cleared)."""
+    rec = add_recorder(window)
+    synced(window)
     rec.traces.clear()
     rec.selections.clear()
     return rec
 
 
 @pytest.fixture
-def recorder(window):
-    """A recording panel in a window with every installed analysis panel."""
-    return add_recorder(window)
+def light(light_window, synced):
+    """A window with only the app's own panels, plus a recording panel (caught up, then cleared)."""
+    rec = add_recorder(light_window)
+    synced(light_window)
+    rec.traces.clear()
+    rec.selections.clear()
+    return light_window, rec
 
 
-@pytest.fixture
-def light(light_window):
-    """A window with only the app's own panels, plus a recording panel."""
-    return light_window, add_recorder(light_window)
-
-
-def test_typing_updates_the_trace_every_panel_sees(window, recorder, qtbot):
+def test_typing_updates_the_trace_every_panel_sees(window, recorder, qtbot, synced):
     edit = window.prompt_bar.edit
     edit.setFocus()
     qtbot.keyClick(edit, Qt.Key.Key_Return)
@@ -65,14 +75,16 @@ def test_typing_updates_the_trace_every_panel_sees(window, recorder, qtbot):
     assert "".join(trace.tokens) == "First Citizen:\nBefore\nFirst"
     gens = [t.gen for t in recorder.traces]
     assert gens == sorted(gens) and len(set(gens)) == len(gens)
-    for name, panel in window.panels.items():
+    panels = synced(window)
+    assert set(panels) >= {"dock_architecture", "dock_recorder"}
+    for name, panel in panels.items():
         assert panel.trace is trace, name
     # what the user sees: the chips and the status bar follow the new prompt
     assert window.prompt_bar.chips.n_tokens == trace.T
     assert window.status_labels["trace"].text() == f"trace {trace.elapsed_ms:.0f} ms"
 
 
-def test_of_three_rapid_edits_only_the_last_is_rendered(window, recorder, qtbot):
+def test_of_three_rapid_edits_only_the_last_is_rendered(window, recorder, qtbot, synced):
     c, worker = window.controller, window.controller.worker
     skipped0, dropped0, traced0 = worker.n_skipped, c.n_dropped, worker.n_traced
     for text in ("First", "First Ci", "First Citizen"):  # no event processing in between
@@ -84,7 +96,7 @@ def test_of_three_rapid_edits_only_the_last_is_rendered(window, recorder, qtbot)
     stale = (worker.n_skipped - skipped0) + (c.n_dropped - dropped0)
     assert stale == 2  # each older edit was skipped by the worker or dropped by the controller
     assert worker.n_traced - traced0 <= 3
-    for name, panel in window.panels.items():
+    for name, panel in synced(window).items():
         assert panel.trace.text == "First Citizen", name
 
 
@@ -129,7 +141,7 @@ def test_the_gui_thread_never_runs_a_forward_pass(light_window, qtbot):
     assert threads and all(t is not threading.main_thread() for t in threads)
 
 
-def test_a_selection_change_reaches_every_panel_without_a_new_trace(window, recorder, qtbot):
+def test_a_selection_change_reaches_every_panel_without_a_new_trace(window, recorder, qtbot, synced):
     c = window.controller
     trace, traced0 = c.trace, c.worker.n_traced
     gen0 = c.gen
@@ -137,7 +149,7 @@ def test_a_selection_change_reaches_every_panel_without_a_new_trace(window, reco
         c.select(layer=1, head=1, position=3)
     sel = sig.args[0]
     assert sel == Selection(layer=1, ln_site="blocks.1.ln1", head=1, position=3)
-    for name, panel in window.panels.items():
+    for name, panel in synced(window).items():
         assert panel.selection == sel, name
         assert panel.trace is trace, name
     assert recorder.selections == [sel] and recorder.traces == []
@@ -162,25 +174,27 @@ def test_selection_values_are_checked_against_the_model(light_window):
         c.select(colour="red")
 
 
-def test_clicking_a_token_chip_selects_its_position_everywhere(light, qtbot):
+def test_clicking_a_token_chip_selects_its_position_everywhere(light, qtbot, synced):
     window, recorder = light
     strip = window.prompt_bar.strip
     k = next(i for i, chip in enumerate(strip.model.chips) if chip.position == 3)
     with qtbot.waitSignal(window.controller.selectionChanged, timeout=2000):
         qtbot.mouseClick(strip, Qt.MouseButton.LeftButton, pos=strip.chip_rect(k).center())
-    assert window.controller.selection.position == 3
-    assert recorder.selections[-1].position == 3 and strip.selected == 3
+    assert window.controller.selection.position == 3 and strip.selected == 3
+    synced(window)
+    assert recorder.selections[-1].position == 3
 
 
-def test_a_panel_can_append_text_to_the_prompt(light, qtbot):
+def test_a_panel_can_append_text_to_the_prompt(light, qtbot, synced):
     window, recorder = light
     with qtbot.waitSignal(window.controller.traceChanged, timeout=20000):
         recorder.appendTextRequested.emit("ab")
     assert window.prompt_bar.text() == "First Citizen:\nBeforeab"
+    synced(window)
     assert recorder.traces[-1].text == "First Citizen:\nBeforeab"
 
 
-def test_unicode_prompts_mark_unknown_characters(window, recorder, qtbot):
+def test_unicode_prompts_mark_unknown_characters(window, recorder, qtbot, synced):
     text = "ROMEO: Grüß 🙂\n世界 é"
     with qtbot.waitSignal(window.controller.traceChanged, timeout=20000) as sig:
         window.prompt_bar.set_text(text)
@@ -195,12 +209,12 @@ def test_unicode_prompts_mark_unknown_characters(window, recorder, qtbot):
     tip = window.prompt_bar.strip._tooltip(next(c for c in chips if c.char == "🙂"))
     assert "not in this model's vocabulary" in tip and "U+1F642" in tip
     assert f"{len(unknown)} unknown characters left out" in window.prompt_bar.notice.text()
-    for name, panel in window.panels.items():
+    for name, panel in synced(window).items():
         assert panel.trace is trace, name
     assert "panel" not in window.statusBar().currentMessage()
 
 
-def test_an_over_long_prompt_is_cropped_to_block_size_and_says_so(window, recorder, qtbot, corpus_text):
+def test_an_over_long_prompt_is_cropped_to_block_size_and_says_so(window, recorder, qtbot, corpus_text, synced):
     block = window.controller.model_info.config.block_size
     text = corpus_text[: 3 * block + 5]
     with qtbot.waitSignal(window.controller.traceChanged, timeout=20000) as sig:
@@ -214,16 +228,16 @@ def test_an_over_long_prompt_is_cropped_to_block_size_and_says_so(window, record
     assert "".join(c.char for c in ok) == text[-block:]
     assert sum(c.state == "cropped" for c in bar.strip.model.chips) == SHOWN_CROPPED
     assert f"the first {len(text) - block} known characters" in bar.notice.text()
-    for name, panel in window.panels.items():
+    for name, panel in synced(window).items():
         assert panel.trace is trace, name
 
 
-def test_an_empty_prompt_gives_an_empty_trace(window, recorder, qtbot):
+def test_an_empty_prompt_gives_an_empty_trace(window, recorder, qtbot, synced):
     with qtbot.waitSignal(window.controller.traceChanged, timeout=20000) as sig:
         window.prompt_bar.set_text("")
     assert sig.args[0].T == 0
     assert "T = 0" in window.prompt_bar.notice.text()
-    for name, panel in window.panels.items():
+    for name, panel in synced(window).items():
         assert panel.trace is sig.args[0], name
 
 
@@ -251,3 +265,82 @@ def test_make_chips_follows_the_tracers_rules():
     m2 = make_chips("a?b", stoi, block_size=8)
     assert [(c.char, c.state, c.position) for c in m2.chips] == [("a", "ok", 0), ("?", "unknown", None), ("b", "ok", 1)]
     assert np.array_equal([c.index for c in m2.chips], [0, 1, 2])
+
+
+def test_panels_are_served_one_per_event_loop_turn(light, qtbot, synced):
+    window, first = light
+    second = add_recorder_named(window, "dock_recorder2")
+    synced(window)
+    order = []
+    first.set_trace = lambda t, _f=first.set_trace: (order.append("first"), _f(t),
+                                                      QTimer.singleShot(0, lambda: order.append("event")))
+    second.set_trace = lambda t, _f=second.set_trace: (order.append("second"), _f(t))
+    with qtbot.waitSignal(window.controller.traceChanged, timeout=20000):
+        window.prompt_bar.set_text("First C")
+    synced(window)
+    # an event posted while the first panel rendered ran before the second panel got its turn
+    assert order.index("first") < order.index("event") < order.index("second")
+
+
+def test_a_hidden_panel_is_skipped_and_caught_up_when_shown(light, qtbot, synced):
+    window, recorder = light
+    dock = window.docks["dock_recorder"]
+    dock.close()
+    with qtbot.waitSignal(window.controller.traceChanged, timeout=20000):
+        window.prompt_bar.set_text("First C")
+    synced(window)
+    window.controller.select(head=1)
+    synced(window)
+    assert recorder.traces == [] and recorder.selections == []  # nothing rendered while closed
+    dock.show()
+    qtbot.waitUntil(lambda: bool(recorder.traces), timeout=5000)
+    assert recorder.traces[-1] is window.controller.trace and recorder.selection.head == 1
+    assert len(recorder.traces) == 1
+
+
+def test_a_failing_panel_does_not_stop_the_others(light, qtbot, synced):
+    window, recorder = light
+
+    class Broken(RecordingPanel):
+        def set_trace(self, trace):
+            raise RuntimeError("broken on purpose")
+
+    window.add_panel("dock_broken", Broken())
+    with qtbot.waitSignal(window.controller.traceChanged, timeout=20000):
+        window.prompt_bar.set_text("First Ci")
+    synced(window)
+    assert recorder.traces[-1].text == "First Ci"
+    assert "broken on purpose" in window.statusBar().currentMessage()
+
+
+def test_a_new_models_first_trace_comes_with_a_selection_made_for_it(light, qtbot, tmp_path, synced):
+    from explorer import ExplorerModel, GPTConfig
+
+    window, recorder = light
+    seen = []
+    original = recorder.set_trace
+    recorder.set_trace = lambda t: (seen.append((t.n_layer, recorder.selection.layer)), original(t))
+    window.controller.select(layer=2)  # ln_f / lm_head of the 2-layer model
+    synced(window)
+    vocab = sorted(set("First Citizen:\nBefore"))
+    cfg = GPTConfig.lecture(vocab_size=len(vocab), block_size=16, n_layer=1, n_head=1, n_embd=8)
+    path = tmp_path / "one_layer.safetensors"
+    ExplorerModel.untrained(cfg, vocab).save(path)
+    window.open_path(str(path))
+    qtbot.waitUntil(lambda: bool(seen) and seen[-1][0] == 1, timeout=20000)
+    assert seen[-1] == (1, 1)  # the 1-layer model's trace is drawn with layer 1 = its ln_f / lm_head
+
+
+def test_a_panel_in_a_background_tab_waits_for_its_tab(light, qtbot, synced):
+    window, recorder = light
+    window.tabifyDockWidget(window.docks["dock_architecture"], window.docks["dock_recorder"])
+    window.docks["dock_architecture"].raise_()
+    synced(window)
+    recorder.traces.clear()
+    with qtbot.waitSignal(window.controller.traceChanged, timeout=20000):
+        window.prompt_bar.set_text("First Cit")
+    synced(window)
+    assert recorder.traces == [] and not window.sync.shown("dock_recorder")
+    window.docks["dock_recorder"].raise_()  # the user clicks its tab
+    qtbot.waitUntil(lambda: bool(recorder.traces), timeout=5000)
+    assert recorder.traces[-1].text == "First Cit"

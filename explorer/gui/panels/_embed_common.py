@@ -36,6 +36,7 @@ def style_plot(plot: pg.PlotItem, theme: th.Theme) -> None:
         ax.setPen(pg.mkPen(fg))
         ax.setTextPen(pg.mkPen(fg))
         ax.setTickFont(font(th.FONT_PT))
+        ax.setSIPrefixEnableRanges(())  # pyqtgraph still computes a scale when the prefix is turned off
         ax.enableAutoSIPrefix(False)  # "(x0.001)" on an axis puzzles learners: show plain numbers
         if ax.label is not None:
             ax.label.setDefaultTextColor(fg)
@@ -50,6 +51,13 @@ def style_plot(plot: pg.PlotItem, theme: th.Theme) -> None:
             label.setText(label.text)
         legend.setBrush(pg.mkBrush(QColor(theme.background).lighter(100)))
         legend.setPen(pg.mkPen(QColor(theme.grid)))
+
+
+def major_ticks_only(plot: pg.PlotItem) -> None:
+    """Major ticks and grid lines only, for the 2-D maps: their units carry little meaning, and the
+    minor grid costs more paint time than the points themselves."""
+    for name in ("left", "bottom"):
+        plot.getAxis(name).setStyle(maxTickLevel=0)
 
 
 def set_label(plot: pg.PlotItem, side: str, text: str, theme: th.Theme) -> None:

@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from .. import theme as th
-from ._embed_common import LegendAutoHide, PassiveScatter, font, set_label, style_plot
+from ._embed_common import LegendAutoHide, PassiveScatter, font, major_ticks_only, set_label, style_plot
 from ._embed_glyphs import GlyphBook
 
 DISC_PX = 22  # a labelled token disc, big enough to read on a projector
@@ -70,6 +70,7 @@ class TokenMapView(_PlotView):
     def __init__(self, theme: th.Theme, glyphs: GlyphBook, tip: Callable[[int], str],
                  on_click: Callable[[int], None]) -> None:
         super().__init__(theme)
+        major_ticks_only(self.plot)
         self.glyphs = glyphs
         self.large = False
         self.coords = np.zeros((0, 2))
@@ -180,6 +181,7 @@ class PositionView:
         self.theme = theme
         self.widget = pg.GraphicsLayoutWidget()
         self.plot: pg.PlotItem = self.widget.addPlot(row=0, col=0)
+        major_ticks_only(self.plot)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setMenuEnabled(False)
         self.cmap = pg.colormap.get(th.HEATMAP_CMAP)
@@ -253,6 +255,7 @@ class ContextView(_PlotView):
     def __init__(self, theme: th.Theme, glyphs: GlyphBook, tip: Callable[[int], str],
                  on_click: Callable[[int], None]) -> None:
         super().__init__(theme)
+        major_ticks_only(self.plot)
         self.glyphs = glyphs
         self.cloud = PassiveScatter(pxMode=True, size=DOT_PX, symbol="o")
         self.path = pg.PlotDataItem(symbol="o", symbolSize=7)

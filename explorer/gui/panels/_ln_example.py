@@ -58,7 +58,7 @@ def example_html(w: WorkedExample, n: int, heading: str, fg: str, accent: str, p
     ex = w.ex
     C = w.C
     n = max(1, min(n, C))
-    mono = "font-family:'DejaVu Sans Mono',monospace;"
+    mono = ""  # the UI font's digits are already tabular; a monospace font would only widen the box
     cell = f"style='padding:2px 8px; text-align:right; white-space:nowrap; {mono}'"
     head = "".join(f"<th style='padding:2px 8px; text-align:right; white-space:nowrap'>{h}</th>" for h in COLUMNS)
     body = ""
@@ -82,6 +82,7 @@ def example_html(w: WorkedExample, n: int, heading: str, fg: str, accent: str, p
         f"<table cellspacing=0 style='border-collapse:collapse'><tr>{head}</tr>{body}{more}</table>"
         f"<p style='{mono}'>z over all {C} channels: mean = <b style='color:{accent}'>"
         f"{fmt(ex.normalized_mean)}</b>, std = <b style='color:{accent}'>{fmt(ex.normalized_std)}</b>"
-        f"<br>(normalised: mean 0, std 1, before γ and β rescale and shift it)</p>"
+        f"<br>(normalised: mean 0, std 1, before γ and β rescale and shift it"
+        f"{'; the std is a little under 1 because ε was added to σ²' if fmt(ex.normalized_std) != '1.000' else ''})</p>"
         f"{check}</div>"
     )

@@ -16,7 +16,7 @@ import html
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
-from PySide6.QtWidgets import (QHeaderView, QSplitter, QTextBrowser, QTreeWidget, QTreeWidgetItem,
+from PySide6.QtWidgets import (QHeaderView, QLabel, QSplitter, QTextBrowser, QTreeWidget, QTreeWidgetItem,
                                QTreeWidgetItemIterator, QVBoxLayout, QWidget)
 
 from .. import theme
@@ -84,9 +84,19 @@ class ArchitecturePanel(Panel):
         self.info.setObjectName("architectureInfo")
         self.info.setOpenLinks(False)
         self.info.setToolTip("What the selected part does, with this model's numbers.")
+        self.live = QLabel()
+        self.live.setObjectName("architectureLive")
+        self.live.setWordWrap(True)
+        self.live.setStyleSheet(f"color: {theme.OKABE_ITO['blue']}")
+        self.live.setToolTip("The shapes this part sees for the current prompt (batch of 1, T characters).")
+        box = QWidget()
+        box_layout = QVBoxLayout(box)
+        box_layout.setContentsMargins(0, 0, 0, 0)
+        box_layout.addWidget(self.info, 1)
+        box_layout.addWidget(self.live)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.tree)
-        split.addWidget(self.info)
+        split.addWidget(box)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
@@ -186,27 +196,27 @@ class ArchitecturePanel(Panel):
                  "<th align='left'>shape</th><th align='right'>numbers</th><th></th></tr>"
                  + "".join(rows) + "</table>") if rows else ""
         path = node["path"] or "model"
-        live = self._live_shapes(node)
         self.info.setHtml(
             f"<h3 style='margin:0'>{esc(path)} <span style='font-weight:normal'>· {esc(node['cls'])}</span></h3>"
             f"<p style='margin:2px 0'>{node['n_params']:,} parameters"
             + (f" · <code>{esc(node['io'])}</code>" if node["io"] else "") + "</p>"
-            + table + f"<p>{esc(node['explain'])}</p>" + live)
+            + table + f"<p>{esc(node['explain'])}</p>")
         self._shown = node
+        self.live.setText(self._live_shapes(node))
 
     def _live_shapes(self, node: dict) -> str:
         if self.trace is None or not node["io"]:
             return ""
         T = self.trace.T
-        return (f"<p style='color:{theme.OKABE_ITO['blue']}'>For the current prompt T = {T}: "
-                f"<code>{html.escape(node['io'].replace('(B, T', f'(1, {T}').replace('(T,', f'({T},'))}</code>"
-                "</p>")
+        return (f"For the current prompt T = {T}: "
+                + node["io"].replace("(B, T", f"(1, {T}").replace("(T,", f"({T},"))
 
     # ---- Panel contract -----------------------------------------------------------------------
     def render(self) -> None:
+        # only the live-shape line depends on the trace (through T): one label, no HTML rebuild
         shown = getattr(self, "_shown", None)
         if shown is not None:
-            self._show(shown)
+            self.live.setText(self._live_shapes(shown))
 
     def set_selection(self, sel: Selection) -> None:
         self.selection = sel

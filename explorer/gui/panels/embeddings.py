@@ -25,7 +25,7 @@ import numpy as np
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QListWidget,
-                               QListWidgetItem, QProgressBar, QPushButton, QSpinBox, QSplitter,
+                               QListWidgetItem, QProgressBar, QPushButton, QSizePolicy, QSpinBox, QSplitter,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from ...core.projection import (CACHE, CHAR_CLASSES, CosineIndex, ProjectionCache, cached_pca,
@@ -141,11 +141,13 @@ class EmbeddingPanel(Panel):
         self.run_button.setToolTip("Compute the t-SNE layout (Ctrl+R); while it runs, Cancel (Esc)")
         self.run_button.clicked.connect(self._on_run_clicked)
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(160)
         self.progress.setTextVisible(True)
         self.progress.hide()
         self.status = QLabel("")
         self.status.setToolTip("What the projection shows, and t-SNE's progress")
+        # progress text changes often: it must not re-lay out (and so repaint) the plots below
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.progress.setFixedWidth(150)
         self._tsne_controls = [QLabel("perplexity"), self.perplexity, QLabel("iterations"), self.iterations]
         for w in [QLabel("Projection:"), self.method_box] + self._tsne_controls + [self.run_button, self.progress]:
             bar.addWidget(w)
@@ -255,18 +257,22 @@ class EmbeddingPanel(Panel):
             self._index = CosineIndex(E)
             vocab = list(tr.vocab)
             if vocab != self._vocab:
+                self._last_tsne = None
                 self._vocab = vocab
                 self._classes = char_classes(vocab)
                 self.token_view.set_legend(list(CHAR_CLASSES), np.bincount(self._classes, minlength=len(CHAR_CLASSES)))
                 self.focus = None
-            if self._last_tsne is not None and self._last_tsne[1].shape[0] != len(vocab):
-                self._last_tsne = None
+            if self._last_tsne is not None and (self._last_tsne[0][0].model != tr.model_name
+                                                or self._last_tsne[1].shape[0] != len(vocab)):
+                self._last_tsne = None  # another model: its old layout means nothing here
             self.perplexity.setMaximum(max(2, min(100, len(vocab) - 1)))
             if self.prewarm_ms is not None and self.runner.worker is None:
                 QTimer.singleShot(self.prewarm_ms, self, self.runner.prewarm)
             self._shown = None
             self.context_view.set_cloud(self.pca.coords, self._classes)
-            self._sync_dims()
+            dims_stale = True
+        else:
+            dims_stale = False
         P = tr.params.get("position_embedding_table.weight")
         if P is not self._pos_table:
             self._pos_table = P
@@ -278,8 +284,10 @@ class EmbeddingPanel(Panel):
             else:
                 self.pos_pca = self._pos_index = None
                 self.pos_view.set_table(np.zeros((0, 2)))
-            self._sync_dims()
+            dims_stale = True
             self._sync_axes()
+        if dims_stale:
+            self._sync_dims()
 
     def _sync_dims(self) -> None:
         if self.pca is None:
@@ -394,8 +402,8 @@ class EmbeddingPanel(Panel):
     def _request_tsne(self, key) -> bool:
         if self.runner.busy:
             if self.runner.running_key != key:
-                self.status.setText("t-SNE is running for other settings; these follow when it ends "
-                                    "(or press Cancel).")
+                self.status.setText("t-SNE is still running for earlier settings or weights; the current "
+                                    "ones follow when it ends (or press Cancel).")
             return False
         try:
             started = self.runner.request(key, self._table, perplexity=float(self.perplexity.value()),
@@ -638,11 +646,12 @@ class EmbeddingPanel(Panel):
             ["depth", "where", "position", "char", "pc1", "pc2"],
             [[d, depth_name(d, L), p, tr.tokens[p], float(ctx[d, p, 0]), float(ctx[d, p, 1])]
              for d in range(L + 1) for p in range(tr.T)])
+        tok_cum = self.pca.cumulative
         pos_cum = self.pos_pca.cumulative if self.pos_pca is not None else np.zeros(0)
-        out["embedding_variance"] = Table(
+        out["embedding_variance"] = Table(  # the two tables can have different numbers of axes
             ["components", "token_cumulative", "position_cumulative"],
-            [[k + 1, float(self.pca.cumulative[k]), float(pos_cum[k]) if k < len(pos_cum) else ""]
-             for k in range(max(len(self.pca.cumulative), len(pos_cum)))])
+            [[k + 1, float(tok_cum[k]) if k < len(tok_cum) else "", float(pos_cum[k]) if k < len(pos_cum) else ""]
+             for k in range(max(len(tok_cum), len(pos_cum)))])
         arrays = {"token_coords": np.asarray(xy), "token_pca_components": self.pca.components,
                   "token_pca_mean": self.pca.mean,
                   "token_explained_variance_ratio": self.pca.explained_variance_ratio,

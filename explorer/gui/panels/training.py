@@ -12,7 +12,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
+from PySide6.QtWidgets import (QGridLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
                                QSplitter, QVBoxLayout, QWidget)
 
 from .. import theme
@@ -80,8 +80,10 @@ class TrainingPanel(Panel):
             key.setToolTip(tips[name])
             val.setToolTip(tips[name])
             self.stats[name] = val
-            grid.addWidget(key, k // 4, 2 * (k % 4))
-            grid.addWidget(val, k // 4, 2 * (k % 4) + 1)
+            grid.addWidget(key, k // 2, 2 * (k % 2))  # two pairs a row: fits a narrow dock
+            grid.addWidget(val, k // 2, 2 * (k % 2) + 1)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
 
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("lossPlot")
@@ -92,6 +94,7 @@ class TrainingPanel(Panel):
         self.plot.addLegend(offset=(-10, 10))
         self.plot.setToolTip("Training loss per step (light), its running mean, and the evaluated "
                              "train and val losses (markers).")
+        self.plot.setMinimumHeight(140)
         blue, orange, green = theme.OKABE_ITO["blue"], theme.OKABE_ITO["orange"], theme.OKABE_ITO["vermillion"]
         self.curve_step = self.plot.plot([], [], pen=pg.mkPen(theme.OKABE_ITO["sky"], width=1), name="train (per step)")
         self.curve_smooth = self.plot.plot([], [], pen=pg.mkPen(blue, width=2), name="train (running mean)")
@@ -111,6 +114,7 @@ class TrainingPanel(Panel):
         self.sample.setFont(mono)
         self.sample.setPlaceholderText("Text the model generates at each evaluation appears here.")
         self.sample.setToolTip("A sample generated from a newline at the latest evaluation.")
+        self.sample.setMinimumHeight(60)
         self.sample_label = QLabel("Latest sample")
 
         self.pause_button = QPushButton("Pause")
@@ -129,10 +133,12 @@ class TrainingPanel(Panel):
         self.save_button.clicked.connect(self.saveNowRequested)
         self.new_button.clicked.connect(self.newRunRequested)
         self.restore_button.clicked.connect(self.restoreRequested)
-        buttons = QHBoxLayout()
-        for b in (self.pause_button, self.stop_button, self.save_button, self.new_button, self.restore_button):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
+        buttons = QGridLayout()
+        buttons.addWidget(self.pause_button, 0, 0)
+        buttons.addWidget(self.stop_button, 0, 1)
+        buttons.addWidget(self.save_button, 0, 2)
+        buttons.addWidget(self.new_button, 1, 0)
+        buttons.addWidget(self.restore_button, 1, 1, 1, 2)
 
         lower = QWidget()
         lower_layout = QVBoxLayout(lower)
