@@ -5,8 +5,8 @@ trace worker import torch and load the model in its own thread. Until then nothi
 imported (``import explorer`` does not import torch).
 
 Setting ``GPT_EXPLORER_STARTUP_TIMING=1`` prints, on stderr, the wall-clock times (``time.time()``)
-of the first painted window and of the first paint after the first trace, for the start-up
-benchmark; ``=quit`` also quits right after the first trace is painted.
+of the first painted window and of the first paint after every panel has the first trace, for
+the start-up benchmark; ``=quit`` also quits right after the first trace is painted.
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from .settings import APP, ORG
 
 
 class StartupProbe(QObject):
-    """Notes the first paint of the window, and the first paint after the first trace."""
+    """Notes the first paint of the window, and the first paint after every panel has been given
+    the first trace."""
 
     def __init__(self, window, quit_after: bool) -> None:
         super().__init__(window)
@@ -31,11 +32,12 @@ class StartupProbe(QObject):
         self.first_paint: float | None = None
         self.first_trace_paint: float | None = None
         self._traced = False
-        window.controller.traceChanged.connect(self._on_trace)
+        window.sync.panelsSynced.connect(self._on_synced)
         QApplication.instance().installEventFilter(self)
 
-    def _on_trace(self, _trace) -> None:
-        self._traced = True
+    def _on_synced(self) -> None:
+        if self.window.controller.trace is not None:
+            self._traced = True
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802
         if event.type() == QEvent.Type.Paint and hasattr(obj, "window") and obj.window() is self.window:

@@ -11,7 +11,7 @@ import html
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QScrollArea, QTabWidget, QWidget)
@@ -35,15 +35,40 @@ TRAIN_SPEC = PanelSpec("training", "TrainingPanel", "Training", "dock_training",
                        "Train a model and watch it learn (Ctrl+T).")
 
 
+class PanelScroll(QScrollArea):
+    """Holds a panel in a dock. The panel fills the dock; only when the dock is smaller than the
+    panel's minimum size do scroll bars appear, so a panel's minimum never forces the window past
+    the screen. (``setWidgetResizable`` would size a panel holding word-wrapped text to its
+    *preferred* height for the width, which is often taller than the dock, and hide its bottom.)"""
+
+    def __init__(self, widget: QWidget) -> None:
+        super().__init__()
+        self.setObjectName(f"scroll_{widget.objectName() or type(widget).__name__}")
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setWidgetResizable(False)
+        self.setWidget(widget)
+        widget.installEventFilter(self)
+
+    def fit(self) -> None:
+        w = self.widget()
+        if w is None:
+            return
+        least = w.minimumSizeHint().expandedTo(w.minimumSize())
+        view = self.viewport().size()
+        w.resize(max(view.width(), least.width()), max(view.height(), least.height()))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.fit()
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            QTimer.singleShot(0, self, self.fit)
+        return False
+
+
 def _scrolled(widget: QWidget) -> QScrollArea:
-    """A panel in a scroll area, so its minimum size never forces the window past the screen: a
-    dock made smaller than the panel wants gets scroll bars instead."""
-    area = QScrollArea()
-    area.setObjectName(f"scroll_{widget.objectName() or type(widget).__name__}")
-    area.setWidgetResizable(True)
-    area.setFrameShape(QScrollArea.Shape.NoFrame)
-    area.setWidget(widget)
-    return area
+    return PanelScroll(widget)
 
 
 def _placeholder(text: str) -> QLabel:
@@ -104,7 +129,7 @@ class MainWindow(QMainWindow):
             "Could not save the model", f"<b>{html.escape(path)}</b><br><br>{html.escape(problem)}"))
         c.text = self.prompt_bar.text()
         self.prompt_bar.set_selection(c.selection)
-        QTimer.singleShot(0, self.prompt_bar.focus_prompt)
+        QTimer.singleShot(0, self.prompt_bar, self.prompt_bar.focus_prompt)
 
     # ---- docks --------------------------------------------------------------------------------
     def _make_dock(self, title: str, name: str, widget: QWidget, tip: str, closable: bool = True) -> QDockWidget:
@@ -263,7 +288,7 @@ class MainWindow(QMainWindow):
 
     def _on_selection(self, sel) -> None:
         self.prompt_bar.set_selection(sel)
-        self.sync.request()
+        self.sync.deliver_selection()
         self._update_selection_label()
 
     def _on_panel_failed(self, name: str, message: str) -> None:

@@ -1,20 +1,25 @@
-"""Hands the controller's current trace and selection to the panels, one panel per turn of the
-event loop, and only to panels the user can see.
+"""Hands the controller's current trace and selection to the panels.
 
-* **One panel per turn:** between two panels the event loop runs, so key presses, timers and
-  paints are handled while the views catch up. The GUI never blocks for the sum of all panels,
-  only for the slowest one.
-* **Only the newest:** a panel is always given the controller's *current* trace and selection, so
-  if a newer trace arrives while the panels are catching up, no panel renders the old one.
-* **Only visible panels:** a closed dock or a dock in a background tab is skipped; it gets the
-  current trace the moment it is shown again.
+* **Traces, a frame's worth of panels per turn of the event loop:** panels are served until 16 ms
+  (``budget_ms``) have been used, then the event loop runs (key presses, timers, paints) before
+  the next ones. Fast panels are all served at once; slow ones never block the GUI for their sum,
+  only for about the slowest one.
+* **Only the newest:** a panel is always given the controller's *current* trace, so if a newer
+  trace arrives while the panels are catching up, no panel renders the old one.
+* **Visible panels first:** panels the user can see are served before closed docks and background
+  tabs (which are still served, so exports and a tab switch always find the current trace).
+* **Selections at once:** a selection change (a click) reaches every panel showing the current
+  trace immediately. A panel still showing an older trace gets the selection together with the
+  new trace, so no panel ever draws a trace with a selection made for another model.
 
-``panelsSynced`` is emitted each time every visible panel shows the current trace and selection.
-A panel that raises is reported once on the status bar and does not stop the others.
+``panelsSynced`` is emitted each time every panel shows the current trace and selection. A panel
+that raises is reported (``panelFailed``) and does not stop the others.
 """
 from __future__ import annotations
 
 import logging
+import os
+import time
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -31,6 +36,8 @@ class PanelSync(QObject):
         self.panels = panels  # name → Panel (the window's dict, shared)
         self.docks = docks  # name → QDockWidget
         self.delivered: dict[str, tuple] = {}  # name → (trace, selection) it shows
+        # panels served in one turn of the event loop until this much time is used (one frame)
+        self.budget_ms = float(os.environ.get("GPT_EXPLORER_SYNC_BUDGET_MS", "16"))
         self._scheduled = False
 
     def watch(self, name: str) -> None:
@@ -43,7 +50,7 @@ class PanelSync(QObject):
         """Something changed: catch the panels up, starting at the next turn of the event loop."""
         if not self._scheduled:
             self._scheduled = True
-            QTimer.singleShot(0, self._step)
+            QTimer.singleShot(0, self, self._step)  # cancelled if this object is deleted first
 
     def shown(self, name: str) -> bool:
         """Whether the user can see the panel: its dock is open and, when it shares a tab group,
@@ -61,17 +68,41 @@ class PanelSync(QObject):
         return not self._scheduled and not self._behind()
 
     def _behind(self) -> list[str]:
+        """Panels not showing the current trace and selection, visible ones first."""
         want = (self.controller.trace, self.controller.selection)
-        return [n for n in self.panels if self.shown(n) and self.delivered.get(n) != want]
+        behind = [n for n in self.panels if self.delivered.get(n) != want]
+        return sorted(behind, key=lambda n: not self.shown(n))
+
+    def deliver_selection(self) -> None:
+        """Give the current selection now to every panel that shows the current trace."""
+        trace, sel = self.controller.trace, self.controller.selection
+        for name in sorted(self.panels, key=lambda n: not self.shown(n)):
+            had = self.delivered.get(name)
+            if had is None or had[0] is not trace or had[1] == sel:
+                continue  # not caught up with the trace yet: the trace step brings the selection too
+            self.delivered[name] = (trace, sel)
+            try:
+                self.panels[name].set_selection(sel)
+            except Exception as e:
+                log.exception("panel %s failed on a selection", name)
+                self.panelFailed.emit(name, f"{type(e).__name__}: {e}")
+        self.request()
 
     def _step(self) -> None:
         self._scheduled = False
+        start = time.perf_counter()
+        while True:
+            behind = self._behind()
+            if not behind:
+                self.panelsSynced.emit()
+                return
+            self._serve(behind[0])
+            if (time.perf_counter() - start) * 1000 >= self.budget_ms:
+                break  # let the event loop run before the next panel
+        self.request()
+
+    def _serve(self, name: str) -> None:
         trace, sel = self.controller.trace, self.controller.selection
-        behind = self._behind()
-        if not behind:
-            self.panelsSynced.emit()
-            return
-        name = behind[0]
         panel = self.panels[name]
         had = self.delivered.get(name, (None, None))
         self.delivered[name] = (trace, sel)
@@ -87,4 +118,3 @@ class PanelSync(QObject):
         except Exception as e:  # one broken view must not stop the others
             log.exception("panel %s failed", name)
             self.panelFailed.emit(name, f"{type(e).__name__}: {e}")
-        self.request()

@@ -275,11 +275,13 @@ class TrainDialog(QDialog):
             from ..core.data import DownloadError, download_tiny_shakespeare
 
             try:
-                path = download_tiny_shakespeare()
+                path, error = str(download_tiny_shakespeare()), ""
             except (DownloadError, OSError) as e:
-                self.downloadDone.emit("", str(e))
-                return
-            self.downloadDone.emit(str(path), "")
+                path, error = "", str(e)
+            try:
+                self.downloadDone.emit(path, error)
+            except RuntimeError:  # the dialog was closed meanwhile: nothing to fill in
+                pass
 
         threading.Thread(target=fetch, name="download", daemon=True).start()
 

@@ -58,8 +58,11 @@ def test_positions_and_dimensions_match_sklearn(panel, tiny_model):
 
     tr = tiny_model.trace("All:\nSpeak")
     panel.set_trace(tr)
+    assert len(panel.pos_view.points.getData()[0]) == 0  # a hidden tab costs nothing per trace…
+    panel.tabs.setCurrentIndex(1)  # …and catches up when shown
     P = tr.params["position_embedding_table.weight"].astype(np.float64)
     assert _same_up_to_sign(_scatter_xy(panel.pos_view.points), PCA(2).fit_transform(P))
+    panel.tabs.setCurrentIndex(3)
     E = tr.params["token_embedding_table.weight"].astype(np.float64)
     cum = np.cumsum(PCA().fit(E).explained_variance_ratio_)
     k90, k99 = int(np.argmax(cum >= 0.9)) + 1, int(np.argmax(cum >= 0.99)) + 1
@@ -76,6 +79,7 @@ def test_context_points_and_path_in_token_pca_basis(panel, tiny_model):
     tr = tiny_model.trace("Before we proceed")
     E = tr.params["token_embedding_table.weight"].astype(np.float64)
     ref = PCA(2).fit(E)
+    panel.tabs.setCurrentIndex(2)
     for layer in (EMBED, 0, 1, tr.n_layer):
         panel.set_trace(tr)
         panel.set_selection(Selection(layer=layer, position=4))
@@ -161,6 +165,7 @@ def test_hover_text_and_click_neighbours_on_constructed_embedding(panel, qtbot):
 
 def test_context_click_requests_position(panel, tiny_model, qtbot):
     tr = tiny_model.trace("Speak, speak")
+    panel.tabs.setCurrentIndex(2)
     panel.set_trace(tr)
     with qtbot.waitSignal(panel.selectionRequested, timeout=1000) as sig:
         panel.context_view.discs.sigClicked.emit(panel.context_view.discs,
@@ -237,6 +242,7 @@ def test_worker_is_prewarmed_after_the_first_trace(qtbot, tiny_model):
 @pytest.mark.parametrize("text", ["", "F", "First Citizen:\n" * 3])  # empty, 1 token, over block_size
 def test_awkward_prompts_render(panel, tiny_model, text):
     tr = tiny_model.trace(text)
+    panel.tabs.setCurrentIndex(2)
     panel.set_trace(tr)
     panel.set_selection(Selection(layer=1, position=None))
     assert tr.T == min(len([c for c in text if c in tr.vocab]), tr.config.block_size)

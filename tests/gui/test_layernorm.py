@@ -49,6 +49,7 @@ def test_per_position_stats_equal_the_activations_at_every_site(panel, tiny_mode
 def test_gain_bias_bars_and_largest_gain_marks(panel, tiny_model):
     tr = tiny_model.trace("All:")
     panel.set_trace(tr)
+    panel.tabs.setCurrentIndex(1)
     panel.set_selection(Selection(ln_site="blocks.1.ln2"))
     ln = tiny_model.module.blocks[1].ln2
     g, b = ln.weight.detach().numpy(), ln.bias.detach().numpy()
@@ -67,6 +68,8 @@ def test_histogram_is_the_selected_tokens_values_on_shared_bins(panel, tiny_mode
     tr = tiny_model.trace("Speak, speak.")
     panel.set_trace(tr)
     panel.set_selection(Selection(ln_site="blocks.0.ln2", position=2))
+    assert panel.histogram.edges.size == 0  # a hidden tab costs nothing…
+    panel.tabs.setCurrentIndex(2)  # …and catches up when shown
     x = tr.ln_input("blocks.0.ln2")[2]
     y = tr.acts["blocks.0.ln2.hook_normalized"][2]
     h = panel.histogram
@@ -82,6 +85,7 @@ def test_histogram_is_the_selected_tokens_values_on_shared_bins(panel, tiny_mode
 def test_depth_chart_is_every_sites_input_and_output(panel, tiny_model):
     tr = tiny_model.trace("You are all")
     panel.set_trace(tr)
+    panel.tabs.setCurrentIndex(3)
     panel.set_selection(Selection(ln_site="blocks.0.ln1", position=1))
     sites = tr.ln_sites
     x_std = np.stack([tr.ln_input(s).astype(np.float64).std(-1) for s in sites])  # (S, T)

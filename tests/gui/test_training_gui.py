@@ -197,3 +197,26 @@ def test_the_train_dialog_fills_presets_and_validates(light_window, qtbot, corpu
     cfg = light_window.controller.model_info.config
     assert not dlg.fields["n_embd"].isEnabled() and dlg.fields["n_embd"].value() == cfg.n_embd
     assert dlg.job().init_model is light_window.controller.model_info.model
+
+
+def test_download_tiny_shakespeare_fills_the_corpus_or_says_why_not(light_window, qtbot, tmp_path, monkeypatch):
+    import explorer.core.data as data
+    from explorer.gui.train_dialog import TrainDialog
+
+    dlg = TrainDialog(light_window, loaded=None)
+    qtbot.addWidget(dlg)
+
+    def offline(*args, **kwargs):
+        raise data.DownloadError("could not download: no network connection")
+
+    monkeypatch.setattr(data, "download_tiny_shakespeare", offline)
+    dlg.download_button.click()
+    qtbot.waitUntil(lambda: dlg.download_button.isEnabled(), timeout=10000)
+    assert "no network connection" in dlg.error_label.text() and dlg.corpus_edit.text() == ""
+    fetched = tmp_path / "tinyshakespeare.txt"
+    fetched.write_text("First Citizen:\nBefore we proceed.\n" * 50, encoding="utf-8")
+    monkeypatch.setattr(data, "download_tiny_shakespeare", lambda *a, **k: fetched)
+    dlg.download_button.click()
+    qtbot.waitUntil(lambda: dlg.corpus_edit.text() == str(fetched), timeout=10000)
+    assert "tinyshakespeare-small" in dlg.out_edit.text()
+    assert not dlg.finetune_radio.isEnabled()  # nothing loaded to fine-tune

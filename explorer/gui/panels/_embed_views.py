@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from .. import theme as th
-from ._embed_common import LegendAutoHide, PassiveScatter, font, major_ticks_only, set_label, style_plot
+from ._embed_common import LegendAutoHide, PassiveScatter, font, major_ticks_only, style_plot
 from ._embed_glyphs import GlyphBook
 
 DISC_PX = 22  # a labelled token disc, big enough to read on a projector

@@ -15,7 +15,7 @@ Four views, one per tab:
   dimensions keep 90% and 99% of the variance.
 
 A new trace with the same weights only moves highlights and context points; tables are projected
-once per weights version.
+once per weights version; only the visible tab is updated, and hidden tabs catch up when shown.
 """
 from __future__ import annotations
 
@@ -112,6 +112,8 @@ class EmbeddingPanel(Panel):
         self._shown: np.ndarray | None = None  # coords now on the token map
         self._last_tsne: tuple[object, np.ndarray] | None = None
         self.focus: int | None = None  # the clicked token, if any
+        self._cloud_for: np.ndarray | None = None  # the table the context view's cloud shows
+        self._dims_for: tuple = (None, None)  # the tables the dimensions view shows
         self._nb_memo: dict = {}
         self.context_xy = np.zeros((0, 2))
         self.path_xy = np.zeros((0, 2))
@@ -199,6 +201,7 @@ class EmbeddingPanel(Panel):
         dl.addWidget(self.dims_readout)
         self.tabs.addTab(dims, "&Dimensions")
         root.addWidget(self.tabs, 1)
+        self.tabs.currentChanged.connect(lambda _i: self.render())  # hidden tabs catch up when shown
         for seq, fn in (("Ctrl+R", self._on_run_clicked), ("Escape", self.cancel_tsne),
                         ("P", lambda: self.method_box.setCurrentIndex(0)),
                         ("T", lambda: self.method_box.setCurrentIndex(1))):
@@ -228,23 +231,40 @@ class EmbeddingPanel(Panel):
             self.focus = None  # a new token selected elsewhere: follow it
         super().set_selection(sel)
 
-    def render(self) -> None:
+    VIEWS = ("tokens", "positions", "context", "dims")  # in tab order
+
+    def render(self, views=None) -> None:
+        """Update the visible tab's view (or ``views``); hidden tabs catch up when shown, so a
+        keystroke or a training snapshot only pays for what is on screen."""
         tr = self.trace
         if tr is None:
             return
         t0 = time.perf_counter()
+        need = set(views) if views is not None else {self.VIEWS[max(0, self.tabs.currentIndex())]}
         with single_thread_blas():  # small matrices: threads only spin on a busy machine
-            self._sync_tables(tr)
+            self._sync_token_table(tr)
+            if need & {"positions", "dims"}:
+                self._sync_position_table(tr)
             if self.pca is not None:
-                self._sync_method()
-                self._sync_highlight()
-                self._sync_context()
-                self._sync_side()
+                if "tokens" in need:
+                    self._sync_method()
+                    self._sync_token_highlight()
+                    self._sync_side()
+                if "positions" in need:
+                    self.pos_view.set_highlight(tr.T, self._selected()[0])
+                if "context" in need:
+                    self._sync_context()
+                if "dims" in need and not (self._dims_for[0] is self._table and self._dims_for[1] is self._pos_table):
+                    self._sync_dims()
             self._sync_captions()
         self.last_render_ms = (time.perf_counter() - t0) * 1000.0
 
+    def refresh_all(self) -> None:
+        """Bring every view up to date, visible or not (before an export)."""
+        self.render(views=self.VIEWS)
+
     # ---- tables (once per weights version) --------------------------------------------------------
-    def _sync_tables(self, tr) -> None:
+    def _sync_token_table(self, tr) -> None:
         E = tr.params.get("token_embedding_table.weight")
         if E is None:
             self.pca = None
@@ -269,29 +289,26 @@ class EmbeddingPanel(Panel):
             if self.prewarm_ms is not None and self.runner.worker is None:
                 QTimer.singleShot(self.prewarm_ms, self, self.runner.prewarm)
             self._shown = None
-            self.context_view.set_cloud(self.pca.coords, self._classes)
-            dims_stale = True
-        else:
-            dims_stale = False
+
+    def _sync_position_table(self, tr) -> None:
         P = tr.params.get("position_embedding_table.weight")
-        if P is not self._pos_table:
-            self._pos_table = P
-            if P is not None:
-                key = table_key(tr.model_name, tr.weights_version, "position_embedding_table", P)
-                self.pos_pca = cached_pca(key, P, self.cache)
-                self._pos_index = CosineIndex(P)
-                self.pos_view.set_table(self.pos_pca.coords)
-            else:
-                self.pos_pca = self._pos_index = None
-                self.pos_view.set_table(np.zeros((0, 2)))
-            dims_stale = True
-            self._sync_axes()
-        if dims_stale:
-            self._sync_dims()
+        if P is self._pos_table:
+            return
+        self._pos_table = P
+        if P is not None:
+            key = table_key(tr.model_name, tr.weights_version, "position_embedding_table", P)
+            self.pos_pca = cached_pca(key, P, self.cache)
+            self._pos_index = CosineIndex(P)
+            self.pos_view.set_table(self.pos_pca.coords)
+        else:
+            self.pos_pca = self._pos_index = None
+            self.pos_view.set_table(np.zeros((0, 2)))
+        self._sync_axes()
 
     def _sync_dims(self) -> None:
         if self.pca is None:
             return
+        self._dims_for = (self._table, self._pos_table)
         tok = self.pca.cumulative
         pos = self.pos_pca.cumulative if self.pos_pca is not None else None
         k90, k99 = self.pca.dims_for(0.90), self.pca.dims_for(0.99)
@@ -482,18 +499,20 @@ class EmbeddingPanel(Panel):
             memo[token] = self._index.neighbors(token, self.N_NEIGHBORS)
         return memo[token]
 
-    def _sync_highlight(self) -> None:
+    def _sync_token_highlight(self) -> None:
         pos, tok = self._selected()
         focus = self.focus if self.focus is not None else tok
         nbrs = [j for j, _ in self.neighbors(focus)] if focus is not None else []
         self.token_view.set_highlight(self.trace.ids, tok, focus, nbrs)
-        self.pos_view.set_highlight(self.trace.T, pos)
 
     def _sync_context(self) -> None:
         tr = self.trace
         L, T = tr.n_layer, tr.T
         depth = depth_for_layer(self.selection.layer, L)
         pos, tok = self._selected()
+        if self._cloud_for is not self._table:
+            self._cloud_for = self._table
+            self.context_view.set_cloud(self.pca.coords, self._classes)
         if T == 0:
             self.context_xy = self.path_xy = np.zeros((0, 2))
             self.context_view.set_points(self.context_xy, [], [], np.zeros(0, np.int64))
@@ -575,7 +594,7 @@ class EmbeddingPanel(Panel):
     def _on_token_clicked(self, i: int) -> None:
         self.focus = i
         if self.trace is not None and self.pca is not None:
-            self._sync_highlight()
+            self._sync_token_highlight()
             self._sync_side()
 
     def _request_position(self, p: int) -> None:
@@ -595,6 +614,7 @@ class EmbeddingPanel(Panel):
         return f" · {tr.model_name}" if tr is not None else ""
 
     def export_views(self) -> list[ExportView]:
+        self.refresh_all()
         tr = self.trace
         how = "PCA" if self.pca is None or self._shown is self.pca.coords else (
             f"t-SNE perplexity {self.perplexity.value():g}")
@@ -620,6 +640,7 @@ class EmbeddingPanel(Panel):
         return {"projection": "PCA"}
 
     def export_data(self) -> dict:
+        self.refresh_all()
         tr = self.trace
         if tr is None or self.pca is None:
             return {}

@@ -19,7 +19,7 @@ import time
 import numpy as np
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QScrollArea, QSpinBox,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QSpinBox,
                                QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from ...core.tokenizer import display_char
@@ -94,6 +94,8 @@ class LayerNormPanel(Panel):
         root.setContentsMargins(2, 2, 2, 2)
         bar = QHBoxLayout()
         self.site_box = QComboBox()
+        self.site_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.site_box.setMinimumContentsLength(14)  # a narrow dock must not be forced wider by it
         self.site_box.setToolTip("Which LayerNorm to look at ([ and ] step through them)")
         self.site_box.activated.connect(lambda i: self.choose_site(self._sites[i]) if 0 <= i < len(self._sites) else None)
         self.prev_button, self.next_button = QToolButton(), QToolButton()
@@ -105,10 +107,15 @@ class LayerNormPanel(Panel):
         self.next_button.clicked.connect(lambda: self.step_site(+1))
         self.token_label = QLabel("")
         self.token_label.setFont(font(th.FONT_PT))
+        self.token_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.token_label.setToolTip("The selected token: click a position in a plot (or a token "
                                     "chip in the prompt bar) to change it")
-        for w in (QLabel("LayerNorm:"), self.site_box, self.prev_button, self.next_button):
-            bar.addWidget(w)
+        self.site_box.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.site_box.setMaximumWidth(330)  # room for "block 11 · ln2 (before feed-forward)" when there is room
+        bar.addWidget(QLabel("LayerNorm:"))
+        bar.addWidget(self.site_box, 2)
+        bar.addWidget(self.prev_button)
+        bar.addWidget(self.next_button)
         bar.addSpacing(12)
         bar.addWidget(self.token_label, 1)
         root.addLayout(bar)
@@ -144,6 +151,9 @@ class LayerNormPanel(Panel):
         for frame, name in ((self.position_frame, "Per &position"), (self.gain_frame, "&γ and β"),
                             (self.hist_frame, "&Histogram"), (depth_box, "Across &depth")):
             self.tabs.addTab(frame, name)
+        self._views = {self.position_frame: "positions", self.gain_frame: "gain", self.hist_frame: "hist",
+                       depth_box: "depth"}
+        self.tabs.currentChanged.connect(lambda _i: self.render())  # hidden tabs catch up when shown
 
         ex = QWidget()
         el = QVBoxLayout(ex)
@@ -266,7 +276,9 @@ class LayerNormPanel(Panel):
         self.render()
 
     # ---- render -----------------------------------------------------------------------------------
-    def render(self) -> None:
+    def render(self, views=None) -> None:
+        """Update the visible tab's view (or ``views``) and the worked example; hidden tabs catch
+        up when shown."""
         tr = self.trace
         if tr is None:
             return
@@ -285,17 +297,25 @@ class LayerNormPanel(Panel):
         self.channels.setMaximum(max(1, tr.config.n_embd))
         st = tr.ln_stats[self.site]
         pos = self.selection.resolved_position(tr.T)
-        labels = tr.display_tokens
-        self.per_position.update(labels, st.in_mean, st.in_std, st.out_mean, st.out_std, pos)
-        self.gain_bias.update(st.gain, st.bias)
-        if pos is not None:
-            self.histogram.update(np.asarray(tr.ln_input(self.site)[pos]), np.asarray(self._output(self.site)[pos]))
-        else:
-            self.histogram.update(None, None)
-        self._sync_depth(pos)
-        self._sync_example()
+        need = set(views) if views is not None else {self._views.get(self.tabs.currentWidget(), "positions")}
+        if "positions" in need:
+            self.per_position.update(tr.display_tokens, st.in_mean, st.in_std, st.out_mean, st.out_std, pos)
+        if "gain" in need or not self.gain_bias.marked:
+            self.gain_bias.update(st.gain, st.bias)  # also names the starred channels in the caption
+        if "hist" in need:
+            if pos is not None:
+                self.histogram.update(np.asarray(tr.ln_input(self.site)[pos]), np.asarray(self._output(self.site)[pos]))
+            else:
+                self.histogram.update(None, None)
+        if "depth" in need:
+            self._sync_depth(pos)
+        self._sync_example()  # the side box is always on screen (or a tab in a narrow dock: cheap anyway)
         self._sync_captions(pos)
         self.last_render_ms = (time.perf_counter() - t0) * 1000.0
+
+    def refresh_all(self) -> None:
+        """Bring every view up to date, visible or not (before an export)."""
+        self.render(views=("positions", "gain", "hist", "depth"))
 
     def _output(self, site: str) -> np.ndarray:
         return self.trace.acts[f"{site}.hook_normalized"]  # (T, C)
@@ -368,6 +388,7 @@ class LayerNormPanel(Panel):
 
     # ---- export -----------------------------------------------------------------------------------
     def export_views(self) -> list[ExportView]:
+        self.refresh_all()
         tr = self.trace
         name = site_long(self.site)
         model = f" · {tr.model_name}" if tr is not None else ""
@@ -391,6 +412,7 @@ class LayerNormPanel(Panel):
                 "worked example channels": str(self.channels.value())}
 
     def export_data(self) -> dict:
+        self.refresh_all()
         tr = self.trace
         if tr is None:
             return {}
