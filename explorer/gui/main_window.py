@@ -11,13 +11,15 @@ import html
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QScrollArea, QTabWidget, QWidget)
+from PySide6.QtWidgets import (QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QTabWidget, QWidget)
 
 from . import settings as st
 from .controller import Controller
+from .docks import placeholder, scrolled
+from .file_actions import FileActionsMixin
 from .panel_sync import PanelSync
 from .panels import ANALYSIS_PANELS, PanelSpec, load_panel_classes
 from .prompt_bar import DEFAULT_PROMPT, PromptBar
@@ -27,59 +29,13 @@ from .train_control import TrainingControl
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 3
-CHECKPOINT_FILTER = ("Checkpoints (*.safetensors *.pt *.pth *.bin *.ckpt);;"
-                     "GPT Explorer (*.safetensors);;PyTorch (*.pt *.pth *.bin *.ckpt);;All files (*)")
 ARCH_SPEC = PanelSpec("architecture", "ArchitecturePanel", "Architecture", "dock_architecture",
                       "The model's parts: click one to select it in every view.")
 TRAIN_SPEC = PanelSpec("training", "TrainingPanel", "Training", "dock_training",
                        "Train a model and watch it learn (Ctrl+T).")
 
 
-class PanelScroll(QScrollArea):
-    """Holds a panel in a dock. The panel fills the dock; only when the dock is smaller than the
-    panel's minimum size do scroll bars appear, so a panel's minimum never forces the window past
-    the screen. (``setWidgetResizable`` would size a panel holding word-wrapped text to its
-    *preferred* height for the width, which is often taller than the dock, and hide its bottom.)"""
-
-    def __init__(self, widget: QWidget) -> None:
-        super().__init__()
-        self.setObjectName(f"scroll_{widget.objectName() or type(widget).__name__}")
-        self.setFrameShape(QScrollArea.Shape.NoFrame)
-        self.setWidgetResizable(False)
-        self.setWidget(widget)
-        widget.installEventFilter(self)
-
-    def fit(self) -> None:
-        w = self.widget()
-        if w is None:
-            return
-        least = w.minimumSizeHint().expandedTo(w.minimumSize())
-        view = self.viewport().size()
-        w.resize(max(view.width(), least.width()), max(view.height(), least.height()))
-
-    def resizeEvent(self, event) -> None:  # noqa: N802
-        super().resizeEvent(event)
-        self.fit()
-
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802
-        if obj is self.widget() and event.type() == QEvent.Type.LayoutRequest:
-            QTimer.singleShot(0, self, self.fit)
-        return False
-
-
-def _scrolled(widget: QWidget) -> QScrollArea:
-    return PanelScroll(widget)
-
-
-def _placeholder(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setWordWrap(True)
-    label.setStyleSheet("color: #777; font-size: 13pt; padding: 12px")
-    return label
-
-
-class MainWindow(QMainWindow):
+class MainWindow(FileActionsMixin, QMainWindow):
     def __init__(self, controller: Controller | None = None, *, prompt: str = DEFAULT_PROMPT,
                  panels=ANALYSIS_PANELS) -> None:
         """``panels``: the analysis panels to show (``explorer.gui.panels.ANALYSIS_PANELS``)."""
@@ -103,7 +59,7 @@ class MainWindow(QMainWindow):
         self.prompt_dock = self._make_dock("Prompt", "dock_prompt", self.prompt_bar,
                                            "The prompt and its characters as the model sees them.", closable=False)
         for spec in (ARCH_SPEC, *ANALYSIS_PANELS, TRAIN_SPEC):  # every dock, so layouts stay compatible
-            self._make_dock(spec.title, spec.object_name, _placeholder("Loading the model…"), spec.tip)
+            self._make_dock(spec.title, spec.object_name, placeholder("Loading the model…"), spec.tip)
         self._arrange_default()
         self.sync = PanelSync(self.controller, self.panels, self.docks, self)
         self.sync.panelFailed.connect(self._on_panel_failed)
@@ -201,7 +157,7 @@ class MainWindow(QMainWindow):
                     self.skipped[spec.object_name] = f"{type(e).__name__}: {e}"
         for name, why in self.skipped.items():
             title = self.docks[name].windowTitle()
-            self.docks[name].setWidget(_placeholder(f"The {title} panel is not available.\n\n{why}"))
+            self.docks[name].setWidget(placeholder(f"The {title} panel is not available.\n\n{why}"))
         for name, panel in built.items():
             self.add_panel(name, panel)
         self.training.attach_panel(self.training_panel)
@@ -215,7 +171,7 @@ class MainWindow(QMainWindow):
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.docks[name])
             self.view_menu.addAction(self.docks[name].toggleViewAction())
         self.panels[name] = panel
-        self.docks[name].setWidget(_scrolled(panel))
+        self.docks[name].setWidget(scrolled(panel))
         panel.selectionRequested.connect(self._on_selection_requested)
         panel.appendTextRequested.connect(self.prompt_bar.append_text)
         self.sync.watch(name)  # it gets the current trace and selection at the next turn
@@ -273,6 +229,8 @@ class MainWindow(QMainWindow):
         lab["vocab"].setText(f"vocab {cfg.vocab_size}")
         lab["block"].setText(f"block {cfg.block_size}")
         self.setWindowTitle(f"{info.name} — GPT Explorer")
+        if info.warnings:  # what the loader had to assume, e.g. the Tiny Shakespeare alphabet
+            self.statusBar().showMessage("Note: " + " ".join(info.warnings), 20000)
         self.prompt_bar.set_vocab(info.vocab, cfg.block_size)
         if self.architecture is not None:
             self.architecture.set_architecture(info.architecture)
@@ -361,7 +319,9 @@ class MainWindow(QMainWindow):
             self._action(n, text, slot, key, tip, app_wide=True)
 
         v = self.view_menu = mb.addMenu("&View")
-        for k, dock in enumerate(self.docks.values()):
+        self.prompt_dock.toggleViewAction().setVisible(False)  # the prompt always stays (no hide entry)
+        panels = [d for name, d in self.docks.items() if name != "dock_prompt"]
+        for k, dock in enumerate(panels):
             action = dock.toggleViewAction()
             if k < 9:
                 action.setShortcut(QKeySequence(f"Alt+{k + 1}"))
@@ -406,94 +366,6 @@ class MainWindow(QMainWindow):
         self.train_action.setEnabled(not training)
         for a in (self.pause_action, self.stop_action, self.save_now_action):
             a.setEnabled(training)
-
-    # ---- open / save --------------------------------------------------------------------------
-    def _refresh_recent(self) -> None:
-        self.recent_menu.clear()
-        files = st.recent_files()
-        for path in files:
-            a = self.recent_menu.addAction(Path(path).name)
-            a.setToolTip(path)
-            a.triggered.connect(lambda _=False, p=path: self.open_path(p))
-        if files:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list", lambda: (st.clear_recent_files(), self._refresh_recent()))
-        self.recent_menu.setEnabled(bool(files) and not self.training.running)
-
-    def open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", st.last_dir("open"), CHECKPOINT_FILTER)
-        if path:
-            st.set_last_dir("open", path)
-            self.open_path(path)
-
-    def open_path(self, path: str, corpus: str | None = None, meta: str | None = None) -> None:
-        if self.training.running:
-            self.error("Training is running", "Stop the training run before opening another model.")
-            return
-        self.controller.open_model(str(path), corpus=corpus, meta=meta)
-
-    def open_path_after_training(self, path: str) -> None:
-        """The finished run's checkpoint becomes the loaded model."""
-        self.controller.open_model(str(path))
-
-    def _open_dropped(self, files: list) -> None:
-        if files:
-            self.open_path(files[0])
-
-    def dragEnterEvent(self, event) -> None:  # noqa: N802
-        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:  # noqa: N802
-        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if files:
-            event.acceptProposedAction()
-            self.open_path(files[0])
-
-    def _on_load_failed(self, failure) -> None:
-        req = failure.request
-        name = Path(failure.path).name
-        if failure.needs in ("corpus", "meta") and req.path is not None:
-            what = ("the text it was trained on (its vocabulary is the set of characters in that text)"
-                    if failure.needs == "corpus" else "nanoGPT's meta.pkl (its vocabulary)")
-            QMessageBox.information(self, f"{name} needs its vocabulary",
-                                    f"<b>{html.escape(failure.path)}</b><br><br>{html.escape(failure.problem)}"
-                                    f"<br><br>Choose {what}.")
-            filt = "Text files (*.txt);;All files (*)" if failure.needs == "corpus" else "meta.pkl (*.pkl);;All files (*)"
-            extra, _ = QFileDialog.getOpenFileName(self, f"Vocabulary for {name}", str(Path(failure.path).parent), filt)
-            if extra:
-                kw = {"corpus": extra, "meta": req.meta} if failure.needs == "corpus" else {"corpus": req.corpus, "meta": extra}
-                self.controller.open_model(req.path, **kw)
-            return
-        keep = ("The previous model stays loaded." if self.controller.model_info is not None else
-                "No model is loaded: open a checkpoint (Ctrl+O) or train one (Ctrl+T).")
-        if req.path is None and self.controller.model_info is None:  # no bundled model: no modal dialog
-            self.status_labels["model"].setText("no model loaded")
-            self.prompt_bar.set_message("No model is loaded: open a checkpoint (Ctrl+O) or train one (Ctrl+T).")
-            self.statusBar().showMessage(failure.problem)
-            return
-        self.error(f"Could not open {name}",
-                   f"<b>{html.escape(failure.path)}</b><br><br>{html.escape(failure.problem)}<br><br>{keep}")
-
-    def save_dialog(self) -> None:
-        info = self.controller.model_info
-        if info is None:
-            return
-        start = str(Path(st.last_dir("save")) / (Path(info.name.replace("training: ", "")).stem + ".safetensors"))
-        path, _ = QFileDialog.getSaveFileName(self, "Save model as", start, "GPT Explorer model (*.safetensors)")
-        if path:
-            if not path.endswith(".safetensors"):
-                path += ".safetensors"
-            st.set_last_dir("save", path)
-            self.controller.save_model(path)
-
-    def _on_saved(self, path: str) -> None:
-        st.add_recent_file(path)
-        self._refresh_recent()
-        self.statusBar().showMessage(f"Saved {path}", 6000)
-
-    def error(self, title: str, text: str) -> None:
-        QMessageBox.critical(self, title, text)
 
     # ---- settings and closing -----------------------------------------------------------------
     def _restore_settings(self) -> None:

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +99,7 @@ class ModelInfo:
     architecture: dict
     info: dict = field(default_factory=dict)
     model: Any = None
+    warnings: list[str] = field(default_factory=list)  # what the loader assumed (shown to the user)
 
     @property
     def family(self) -> str:
@@ -166,8 +169,11 @@ class TraceWorker(QObject):
 
         path = req.path if req.path is not None else str(default_model_path())
         try:
-            model = load(req.path, corpus=req.corpus, meta=req.meta)
+            with warnings.catch_warnings(record=True) as caught:  # e.g. "assuming the Tiny Shakespeare alphabet"
+                warnings.simplefilter("always")
+                model = load(req.path, corpus=req.corpus, meta=req.meta)
             info = describe_model(model)
+            info.warnings = [str(w.message) for w in caught]
         except CheckpointError as e:
             self.loadFailed.emit(LoadFailure(req, e.path or path, e.problem, e.needs))
             return
@@ -298,6 +304,7 @@ class TrainWorker(QThread):
         self._last_progress = 0.0
         self._last_snapshot = 0.0
         self._savers: list = []
+        self._paused = threading.Event()  # set while the training loop waits in a pause
 
     # ---- control (GUI thread) -----------------------------------------------------------------
     def pause(self) -> None:
@@ -314,20 +321,24 @@ class TrainWorker(QThread):
 
     def stop(self, save: bool = True) -> None:
         """Stop after the current step. ``save=False`` skips the final save (the last checkpoint
-        written at an evaluation stays on disk as it was)."""
+        written at an evaluation stays on disk as it was): the run is paused first, so the output
+        path is dropped only while the loop is known to be waiting, never mid-save."""
         self._stop_requested = True
         self._save_on_stop = save
         trainer = self.trainer
-        if trainer is not None:
-            if not save:
-                trainer.out = None
-            trainer.request_stop()
+        if trainer is None:
+            return
+        if not save:
+            trainer.pause()
+            while not self._paused.wait(0.05):
+                if self.isFinished() or not self.isRunning():
+                    break
+            trainer.out = None
+        trainer.request_stop()
 
     def save_now(self) -> None:
         """Write a checkpoint to the output path now, from a short helper thread (the trainer's lock
         makes the copy consistent even while it trains or is paused)."""
-        import threading
-
         trainer = self.trainer
         if trainer is None:
             return
@@ -406,6 +417,10 @@ class TrainWorker(QThread):
         elif ev.kind == "checkpoint":
             self.checkpointSaved.emit(ev.path)
         elif ev.kind in ("paused", "resumed"):
+            if ev.kind == "paused":
+                self._paused.set()
+            else:
+                self._paused.clear()
             self.pausedChanged.emit(ev.kind == "paused")
 
     def _flush_progress(self, ev) -> None:

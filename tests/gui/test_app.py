@@ -308,3 +308,32 @@ def test_without_a_bundled_model_the_window_says_what_to_do(qtbot, tmp_path, mon
     assert "open a checkpoint (Ctrl+O) or train one (Ctrl+T)" in w.prompt_bar.notice.text()
     assert "bundled default model is missing" in w.statusBar().currentMessage()
     w.close()
+
+
+def test_a_bad_checkpoint_on_the_command_line_says_so_and_what_to_do(qtbot, tmp_path, dialogs):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a model", encoding="utf-8")
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.controller.modelLoadFailed, timeout=60000):
+        w.controller.warm()
+        w.controller.open_model(str(bad))
+    (_, title, text), = dialogs.of_kind("critical")
+    assert "notes.txt" in title and "text file, not a checkpoint" in text and "Ctrl+O" in text
+    assert w.status_labels["model"].text() == "no model loaded"
+    assert "Ctrl+T" in w.prompt_bar.notice.text() and not w.busy.isVisible()
+    w.close()
+
+
+def test_a_65_token_lecture_file_without_corpus_says_what_it_assumed(window, qtbot, tmp_path):
+    from explorer import ExplorerModel, GPTConfig
+    from explorer.core.tokenizer import TINY_SHAKESPEARE_VOCAB
+
+    cfg = GPTConfig.lecture(vocab_size=65, block_size=8, n_layer=1, n_head=1, n_embd=8)
+    pt = tmp_path / "shakespeare_lecture.pt"
+    torch.save(_lecture_state_dict(ExplorerModel.untrained(cfg, list(TINY_SHAKESPEARE_VOCAB))), pt)
+    with qtbot.waitSignal(window.controller.modelChanged, timeout=30000) as sig:
+        window.open_path(str(pt))
+    assert sig.args[0].warnings and "Tiny Shakespeare alphabet" in sig.args[0].warnings[0]
+    assert "Tiny Shakespeare alphabet" in window.statusBar().currentMessage()

@@ -220,3 +220,17 @@ def test_download_tiny_shakespeare_fills_the_corpus_or_says_why_not(light_window
     qtbot.waitUntil(lambda: dlg.corpus_edit.text() == str(fetched), timeout=10000)
     assert "tinyshakespeare-small" in dlg.out_edit.text()
     assert not dlg.finetune_radio.isEnabled()  # nothing loaded to fine-tune
+
+
+def test_closing_without_saving_keeps_the_last_evaluation_checkpoint(make_window, model_file, qtbot, corpus_file,
+                                                                      tmp_path, dialogs):
+    w = make_window(model_file, all_panels=False)
+    out = tmp_path / "discard.safetensors"
+    worker = w.training.start(tiny_job(corpus_file, out, eval_interval=20))
+    qtbot.waitUntil(lambda: out.exists(), timeout=60000)  # the first evaluation wrote a checkpoint
+    qtbot.waitUntil(lambda: worker.trainer.step > 30, timeout=60000)
+    dialogs.answers["question"] = [QMessageBox.StandardButton.Discard]
+    w.close()
+    assert stopped(worker) and not w.controller.thread.isRunning()
+    saved = explorer.load(out)  # still a valid checkpoint: the one from the last evaluation
+    assert saved.info["iterations"] % 20 == 0 and saved.info["iterations"] <= worker.trainer.step
