@@ -25,6 +25,7 @@ from .panels import ANALYSIS_PANELS, PanelSpec, load_panel_classes
 from .prompt_bar import DEFAULT_PROMPT, PromptBar
 from .selection import EMBED
 from .train_control import TrainingControl
+from .export import install_export_menu
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +279,11 @@ class MainWindow(FileActionsMixin, QMainWindow):
         self.addAction(action)
         return action
 
+    def _export_source(self):
+        """The model's file (and lecture corpus), for the command that remakes an exported figure set."""
+        info = self.controller.model_info
+        return (info.source, (info.info or {}).get("corpus"), None) if info is not None else None
+
     def _build_menus(self) -> None:
         mb = self.menuBar()
         c = self.controller
@@ -292,6 +298,10 @@ class MainWindow(FileActionsMixin, QMainWindow):
                                         "Save the loaded model in GPT Explorer's .safetensors format.")
         if self.save_action.shortcut().isEmpty():
             self.save_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        f.addSeparator()
+        export_menu = f.addMenu("&Export")
+        install_export_menu(export_menu, lambda: list(self.panels.values()), parent=self,
+                            get_source=self._export_source)
         f.addSeparator()
         self._action(f, "&Quit", self.close, QKeySequence("Ctrl+Q"), "Quit GPT Explorer.")
 

@@ -337,3 +337,22 @@ def test_a_65_token_lecture_file_without_corpus_says_what_it_assumed(window, qtb
         window.open_path(str(pt))
     assert sig.args[0].warnings and "Tiny Shakespeare alphabet" in sig.args[0].warnings[0]
     assert "Tiny Shakespeare alphabet" in window.statusBar().currentMessage()
+
+
+def test_file_menu_exports_the_current_figure_set(make_window, model_file, tmp_path):
+    """File → Export is wired to the real window: its figure-set action is enabled once a trace is
+    shown, and the same export writes every panel's views with an index.html."""
+    window = make_window(model_file)
+    from explorer.gui.export import FigureContext, export_figure_set
+
+    file_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&File")
+    export_menu = next(a.menu() for a in file_menu.actions() if a.menu() is not None and "Export" in a.text())
+    texts = [a.text().replace("&", "") for a in export_menu.actions() if a.text()]
+    assert any("figure set" in t.lower() for t in texts) and any("Export view" in t for t in texts)
+    assert all(a.isEnabled() for a in export_menu.actions() if a.text())
+    ctx = FigureContext.from_trace(window.controller.trace, window.controller.selection)
+    result = export_figure_set(list(window.panels.values()), tmp_path / "set", ctx, formats="png")
+    index = (tmp_path / "set" / "index.html").read_text(encoding="utf-8")
+    pngs = sorted(p.name for p in (tmp_path / "set").glob("*.png"))
+    assert len(pngs) >= 10 and all(name in index for name in pngs)
+    assert result is not None
