@@ -29,7 +29,7 @@ from .export import install_export_menu
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 3
+STATE_VERSION = 4
 ARCH_SPEC = PanelSpec("architecture", "ArchitecturePanel", "Architecture", "dock_architecture",
                       "The model's parts: click one to select it in every view.")
 TRAIN_SPEC = PanelSpec("training", "TrainingPanel", "Training", "dock_training",
@@ -104,7 +104,8 @@ class MainWindow(FileActionsMixin, QMainWindow):
 
     def _arrange_default(self) -> None:
         """Prompt across the top; architecture (tabbed with training) on the left; attention and
-        logits side by side, embeddings and LayerNorm under them."""
+        logits side by side at full height, with embeddings and LayerNorm as the tabs behind them,
+        so each view gets room enough to read (four panels at once left each too small)."""
         d = self.docks
         for dock in d.values():
             dock.setFloating(False)
@@ -114,9 +115,10 @@ class MainWindow(FileActionsMixin, QMainWindow):
         self.tabifyDockWidget(d["dock_architecture"], d["dock_training"])
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["dock_attention"])
         self.splitDockWidget(d["dock_attention"], d["dock_logits"], Qt.Orientation.Horizontal)
-        self.splitDockWidget(d["dock_attention"], d["dock_embeddings"], Qt.Orientation.Vertical)
-        self.splitDockWidget(d["dock_logits"], d["dock_layernorm"], Qt.Orientation.Vertical)
-        d["dock_architecture"].raise_()
+        self.tabifyDockWidget(d["dock_attention"], d["dock_embeddings"])
+        self.tabifyDockWidget(d["dock_logits"], d["dock_layernorm"])
+        for name in ("dock_architecture", "dock_attention", "dock_logits"):
+            d[name].raise_()
 
     def _apply_default_sizes(self) -> None:
         d = self.docks
@@ -124,10 +126,8 @@ class MainWindow(FileActionsMixin, QMainWindow):
         self.resizeDocks([d["dock_prompt"]], [min(int(h * 0.22), 200)], Qt.Orientation.Vertical)
         self.resizeDocks([d["dock_architecture"], d["dock_attention"], d["dock_logits"]],
                          [int(w * 0.23), int(w * 0.385), int(w * 0.385)], Qt.Orientation.Horizontal)
-        # the attention heatmap and the logits bars want more height than the views under them
-        self.resizeDocks([d["dock_attention"], d["dock_embeddings"]], [int(h * 0.46), int(h * 0.32)],
-                         Qt.Orientation.Vertical)
-        self.resizeDocks([d["dock_logits"], d["dock_layernorm"]], [int(h * 0.46), int(h * 0.32)],
+        # the analysis docks take the height the prompt leaves
+        self.resizeDocks([d["dock_architecture"], d["dock_attention"], d["dock_logits"]], [int(h * 0.78)] * 3,
                          Qt.Orientation.Vertical)
 
     def reset_layout(self) -> None:
