@@ -209,7 +209,8 @@ class GPT(nn.Module):
         self.config = cfg
         self.token_embedding_table = nn.Embedding(cfg.vocab_size, cfg.n_embd)
         self.position_embedding_table = nn.Embedding(cfg.block_size, cfg.n_embd)
-        self.drop = nn.Dropout(cfg.dropout)
+        # nanoGPT drops out after the embeddings; the lecture's GPTLanguageModel does not
+        self.drop = nn.Dropout(cfg.dropout) if cfg.family == "nanogpt" else None
         self.blocks = nn.Sequential(*[Block(cfg) for _ in range(cfg.n_layer)])
         self.ln_f = LayerNorm(cfg.n_embd, cfg.bias)
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=cfg.lm_head_bias)
@@ -239,7 +240,9 @@ class GPT(nn.Module):
             raise ValueError(f"sequence of length {T} exceeds block_size {self.config.block_size}")
         tok = self.token_embedding_table(idx)  # (B, T, C)
         pos = self.position_embedding_table(torch.arange(T, device=idx.device))  # (T, C)
-        x = self.drop(tok + pos)  # (B, T, C)
+        x = tok + pos  # (B, T, C)
+        if self.drop is not None:
+            x = self.drop(x)
         if rec is None:
             x = self.blocks(x)
             x = self.ln_f(x)

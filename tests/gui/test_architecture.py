@@ -19,7 +19,7 @@ def test_the_tree_shows_the_modules_with_true_shapes_and_counts(light_window, ti
     top = tree.topLevelItem(0)
     assert _row(tree, top)[0] == "model: GPT" and _row(tree, top)[2] == f"{tiny_model.n_params:,}"
     children = [top.child(i).text(0) for i in range(top.childCount())]
-    assert children == ["token_embedding_table: Embedding", "position_embedding_table: Embedding", "drop: Dropout",
+    assert children == ["token_embedding_table: Embedding", "position_embedding_table: Embedding",
                         "blocks: Sequential", "ln_f: LayerNorm", "lm_head: Linear"]
     lm = arch.items["lm_head"]
     assert _row(tree, lm)[1] == f"weight ({V}, {C}) · bias ({V},)"
