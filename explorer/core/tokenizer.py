@@ -28,7 +28,7 @@ class UnknownCharacterError(ValueError):
 
 
 def display_char(ch: str) -> str:
-    """A visible form of a character: ⏎ for newline, ␣ for space, ⇥ for tab, U+XXXX for other
+    """A visible form of a character: ⏎ for newline, ␣ for space, ⇥ for tab, U+hhhh for other
     invisible characters."""
     if ch == "\n":
         return "⏎"

@@ -10,7 +10,7 @@
       data/logits_topk.csv  data/attention_block1.npz …      each panel's export_data()
 
 It is written all-or-nothing: everything is rendered into a temporary folder beside the
-destination (``.NAME.XXXX.partial``) and moved into place at the end. If anything fails (a folder
+destination (``.NAME.<random>.partial``) and moved into place at the end. If anything fails (a folder
 that cannot be created or written, a full disk, a cancelled progress dialog) the temporary folder
 is removed, the destination is left as it was, and ``ExportError`` says why in one line.
 
