@@ -29,10 +29,9 @@ import warnings
 from pathlib import Path
 
 import torch
-import torch.nn as nn
-from torch.nn import functional as F
 
 import explorer
+from lecture_reference import GPTLanguageModel
 
 SIZES = {
     # name: (n_layer, n_head, n_embd, block_size, target ratio)
@@ -40,76 +39,6 @@ SIZES = {
     "lecture": (6, 6, 384, 256, 1.0),
 }
 VOCAB = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # Tiny Shakespeare's 65
-
-
-# ---- the lecture's GPTLanguageModel, as the lecture writes it -----------------------------------
-class Head(nn.Module):
-    def __init__(self, n_embd, head_size, block_size):
-        super().__init__()
-        self.key = nn.Linear(n_embd, head_size, bias=False)
-        self.query = nn.Linear(n_embd, head_size, bias=False)
-        self.value = nn.Linear(n_embd, head_size, bias=False)
-        self.register_buffer("tril", torch.tril(torch.ones(block_size, block_size)))
-        self.dropout = nn.Dropout(0.0)
-
-    def forward(self, x):
-        B, T, C = x.shape
-        k = self.key(x)  # (B, T, hs)
-        q = self.query(x)  # (B, T, hs)
-        wei = q @ k.transpose(-2, -1) * k.shape[-1] ** -0.5  # (B, T, T)
-        wei = wei.masked_fill(self.tril[:T, :T] == 0, float("-inf"))
-        wei = self.dropout(F.softmax(wei, dim=-1))
-        return wei @ self.value(x)  # (B, T, hs)
-
-
-class MultiHeadAttention(nn.Module):
-    def __init__(self, n_embd, n_head, block_size):
-        super().__init__()
-        self.heads = nn.ModuleList([Head(n_embd, n_embd // n_head, block_size) for _ in range(n_head)])
-        self.proj = nn.Linear(n_embd, n_embd)
-        self.dropout = nn.Dropout(0.0)
-
-    def forward(self, x):
-        out = torch.cat([h(x) for h in self.heads], dim=-1)  # (B, T, C)
-        return self.dropout(self.proj(out))
-
-
-class FeedForward(nn.Module):
-    def __init__(self, n_embd):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(n_embd, 4 * n_embd), nn.ReLU(), nn.Linear(4 * n_embd, n_embd),
-                                 nn.Dropout(0.0))
-
-    def forward(self, x):
-        return self.net(x)
-
-
-class Block(nn.Module):
-    def __init__(self, n_embd, n_head, block_size):
-        super().__init__()
-        self.sa = MultiHeadAttention(n_embd, n_head, block_size)
-        self.ffwd = FeedForward(n_embd)
-        self.ln1 = nn.LayerNorm(n_embd)
-        self.ln2 = nn.LayerNorm(n_embd)
-
-    def forward(self, x):
-        x = x + self.sa(self.ln1(x))
-        return x + self.ffwd(self.ln2(x))
-
-
-class GPTLanguageModel(nn.Module):
-    def __init__(self, vocab_size, n_embd, n_head, n_layer, block_size):
-        super().__init__()
-        self.token_embedding_table = nn.Embedding(vocab_size, n_embd)
-        self.position_embedding_table = nn.Embedding(block_size, n_embd)
-        self.blocks = nn.Sequential(*[Block(n_embd, n_head, block_size) for _ in range(n_layer)])
-        self.ln_f = nn.LayerNorm(n_embd)
-        self.lm_head = nn.Linear(n_embd, vocab_size)
-
-    def forward(self, idx):
-        B, T = idx.shape
-        x = self.token_embedding_table(idx) + self.position_embedding_table(torch.arange(T))  # (B, T, C)
-        return self.lm_head(self.ln_f(self.blocks(x)))  # (B, T, V)
 
 
 # ---- measurement ----------------------------------------------------------------------------------
@@ -147,7 +76,7 @@ def measure(name: str, repeats: int, folder: Path) -> dict:
             cpu.append(time.process_time() - c0)
             wall.append(time.perf_counter() - w0)
     with torch.inference_mode():
-        diff = float((ref(ids)[0] - torch.from_numpy(model.trace(text).logits.copy())).abs().max())
+        diff = float((ref(ids)[0][0] - torch.from_numpy(model.trace(text).logits.copy())).abs().max())
     ref_ms = statistics.median(t_ref) * 1e3
     trace_ms = statistics.median(t_trace) * 1e3
     return dict(size=name, n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size,

@@ -35,98 +35,6 @@ SIZES = {  # name: (preset, warmup steps, timed steps)
 }
 
 
-def reference_model(vocab_size: int, n_embd: int, n_head: int, n_layer: int, block_size: int, dropout: float):
-    """The lecture's GPTLanguageModel, module for module."""
-    import torch
-    import torch.nn as nn
-    from torch.nn import functional as F
-
-    class Head(nn.Module):
-        def __init__(self, head_size):
-            super().__init__()
-            self.key = nn.Linear(n_embd, head_size, bias=False)
-            self.query = nn.Linear(n_embd, head_size, bias=False)
-            self.value = nn.Linear(n_embd, head_size, bias=False)
-            self.register_buffer("tril", torch.tril(torch.ones(block_size, block_size)))
-            self.dropout = nn.Dropout(dropout)
-
-        def forward(self, x):
-            B, T, C = x.shape
-            k = self.key(x)  # (B, T, hs)
-            q = self.query(x)  # (B, T, hs)
-            wei = q @ k.transpose(-2, -1) * k.shape[-1] ** -0.5  # (B, T, T)
-            wei = wei.masked_fill(self.tril[:T, :T] == 0, float("-inf"))
-            wei = F.softmax(wei, dim=-1)
-            wei = self.dropout(wei)
-            v = self.value(x)  # (B, T, hs)
-            return wei @ v  # (B, T, hs)
-
-    class MultiHeadAttention(nn.Module):
-        def __init__(self, num_heads, head_size):
-            super().__init__()
-            self.heads = nn.ModuleList([Head(head_size) for _ in range(num_heads)])
-            self.proj = nn.Linear(head_size * num_heads, n_embd)
-            self.dropout = nn.Dropout(dropout)
-
-        def forward(self, x):
-            out = torch.cat([h(x) for h in self.heads], dim=-1)  # (B, T, C)
-            return self.dropout(self.proj(out))
-
-    class FeedForward(nn.Module):
-        def __init__(self, n_embd):
-            super().__init__()
-            self.net = nn.Sequential(nn.Linear(n_embd, 4 * n_embd), nn.ReLU(), nn.Linear(4 * n_embd, n_embd),
-                                     nn.Dropout(dropout))
-
-        def forward(self, x):
-            return self.net(x)
-
-    class Block(nn.Module):
-        def __init__(self, n_embd, n_head):
-            super().__init__()
-            head_size = n_embd // n_head
-            self.sa = MultiHeadAttention(n_head, head_size)
-            self.ffwd = FeedForward(n_embd)
-            self.ln1 = nn.LayerNorm(n_embd)
-            self.ln2 = nn.LayerNorm(n_embd)
-
-        def forward(self, x):
-            x = x + self.sa(self.ln1(x))
-            return x + self.ffwd(self.ln2(x))
-
-    class GPTLanguageModel(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.token_embedding_table = nn.Embedding(vocab_size, n_embd)
-            self.position_embedding_table = nn.Embedding(block_size, n_embd)
-            self.blocks = nn.Sequential(*[Block(n_embd, n_head=n_head) for _ in range(n_layer)])
-            self.ln_f = nn.LayerNorm(n_embd)
-            self.lm_head = nn.Linear(n_embd, vocab_size)
-            self.apply(self._init_weights)
-
-        def _init_weights(self, module):
-            if isinstance(module, nn.Linear):
-                torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
-                if module.bias is not None:
-                    torch.nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Embedding):
-                torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
-
-        def forward(self, idx, targets=None):
-            B, T = idx.shape
-            tok_emb = self.token_embedding_table(idx)  # (B, T, C)
-            pos_emb = self.position_embedding_table(torch.arange(T))  # (T, C)
-            x = tok_emb + pos_emb  # (B, T, C)
-            x = self.blocks(x)
-            x = self.ln_f(x)
-            logits = self.lm_head(x)  # (B, T, V)
-            B, T, C = logits.shape
-            loss = F.cross_entropy(logits.view(B * T, C), targets.view(B * T))
-            return logits, loss
-
-    return GPTLanguageModel()
-
-
 def child(impl: str, size: str, corpus_path: str, threads: int) -> dict:
     import torch
 
@@ -143,7 +51,9 @@ def child(impl: str, size: str, corpus_path: str, threads: int) -> dict:
     steps = warmup + timed
     if impl == "reference":
         torch.manual_seed(tcfg.seed)
-        model = reference_model(len(corpus.vocab), mcfg.n_embd, mcfg.n_head, mcfg.n_layer, T, mcfg.dropout)
+        from lecture_reference import GPTLanguageModel
+
+        model = GPTLanguageModel(len(corpus.vocab), mcfg.n_embd, mcfg.n_head, mcfg.n_layer, T, mcfg.dropout)
         opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr)
         train = corpus.split(T).train
         gen = torch.Generator().manual_seed(tcfg.seed)  # the trainer's batch stream
