@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QToolTip
 
 from .. import theme as th
-from ._attn_style import masked_lut, outline_pen
+from ._attn_style import CellPicking, masked_lut, outline_pen
 
 _LUT = masked_lut()
 
 
-class HeadGrid(pg.GraphicsLayoutWidget):
+class HeadGrid(CellPicking, pg.GraphicsLayoutWidget):
     """Grid of n_layer rows × n_head columns. Rows are blocks, columns heads."""
 
     cellClicked = Signal(int, int)
@@ -147,17 +146,3 @@ class HeadGrid(pg.GraphicsLayoutWidget):
         return (f"block {layer} · head {h}: mean entropy of a query row {self.entropies[layer, h]:.3f} nats "
                 f"(uniform attention would give {self._uniform_entropy:.3f}; 0 = each row looks at one key)")
 
-    def _on_clicked(self, ev) -> None:
-        if ev.button() != Qt.MouseButton.LeftButton:
-            return
-        cell = self.cell_at(ev.scenePos())
-        if cell is not None:
-            ev.accept()
-            self.cellClicked.emit(*cell)
-
-    def _on_moved(self, scene_pos) -> None:
-        cell = self.cell_at(scene_pos)
-        if cell is None:
-            return
-        p = self.mapFromScene(scene_pos)
-        QToolTip.showText(self.mapToGlobal(QPoint(int(p.x()), int(p.y()))), self.describe(*cell), self)

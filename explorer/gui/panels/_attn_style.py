@@ -16,9 +16,9 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPalette, QPen, QPolygonF
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QToolTip, QWidget
 
 from .. import theme as th
 
@@ -92,6 +92,28 @@ def nice_step(raw: float) -> int:
         if s >= raw:
             return s
     return int(10 ** math.ceil(math.log10(max(raw, 1.0))))
+
+
+class CellPicking:
+    """Mouse handling shared by the cell-grid views (the head grid, the logit lens): a left click on
+    a cell emits ``cellClicked(*cell)``, hovering shows ``describe(*cell)`` as a tooltip. The view
+    provides ``cell_at(scene_pos)``, ``describe(...)`` and the ``cellClicked`` signal, and connects
+    its scene's ``sigMouseClicked`` / ``sigMouseMoved`` to these two methods."""
+
+    def _on_clicked(self, ev) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            return
+        cell = self.cell_at(ev.scenePos())
+        if cell is not None:
+            ev.accept()
+            self.cellClicked.emit(*cell)
+
+    def _on_moved(self, scene_pos) -> None:
+        cell = self.cell_at(scene_pos)
+        if cell is None:
+            return
+        p = self.mapFromScene(scene_pos)
+        QToolTip.showText(self.mapToGlobal(QPoint(int(p.x()), int(p.y()))), self.describe(*cell), self)
 
 
 class LabelAxis(pg.AxisItem):

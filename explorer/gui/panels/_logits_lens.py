@@ -12,12 +12,11 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter
-from PySide6.QtWidgets import QToolTip
 
 from .. import theme as th
-from ._attn_style import LabelAxis, apply_plot_theme, cividis_rgb, outline_pen, text_colour_for
+from ._attn_style import CellPicking, LabelAxis, apply_plot_theme, cividis_rgb, outline_pen, text_colour_for
 
 MIN_CELL_PX = 11  # below this the characters are left out and only the colours remain
 
@@ -71,7 +70,7 @@ class LensTextItem(pg.GraphicsObject):
         p.restore()
 
 
-class LogitLensView(pg.GraphicsLayoutWidget):
+class LogitLensView(CellPicking, pg.GraphicsLayoutWidget):
     """The lens heatmap. ``cellClicked(depth, position)`` on a left click."""
 
     cellClicked = Signal(int, int)
@@ -175,17 +174,3 @@ class LogitLensView(pg.GraphicsLayoutWidget):
             s += f"\ntrue next '{display_char(self.vocab[a])}': p = {self.probs[d, t, a]:.3f}"
         return s
 
-    def _on_clicked(self, ev) -> None:
-        if ev.button() != Qt.MouseButton.LeftButton:
-            return
-        cell = self.cell_at(ev.scenePos())
-        if cell is not None:
-            ev.accept()
-            self.cellClicked.emit(*cell)
-
-    def _on_moved(self, scene_pos) -> None:
-        cell = self.cell_at(scene_pos)
-        if cell is None:
-            return
-        p = self.mapFromScene(scene_pos)
-        QToolTip.showText(self.mapToGlobal(QPoint(int(p.x()), int(p.y()))), self.describe(*cell), self)
