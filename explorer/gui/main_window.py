@@ -203,9 +203,10 @@ class MainWindow(FileActionsMixin, QMainWindow):
             label = QLabel("loading model…" if key == "model" else "")
             label.setObjectName(f"status_{key}")
             label.setToolTip(tips[key])
-            if key in ("trace", "selection"):  # changes on every edit: a steady width, no re-layout
-                label.setMinimumWidth(label.fontMetrics().horizontalAdvance(
-                    "trace 0000 ms" if key == "trace" else "ln_f / lm_head · head 00 · blocks.00.ln1 · pos 000 'W'"))
+            if key in ("trace", "selection"):  # changes on every edit: a fixed size, so no window re-layout
+                label.setFixedSize(label.fontMetrics().horizontalAdvance(
+                    "trace 0000 ms" if key == "trace" else "ln_f / lm_head · head 00 · blocks.00.ln1 · pos 000 'W'") + 8,
+                    label.sizeHint().height())
             self.status_labels[key] = label
             sb.addPermanentWidget(label)
         self._on_loading(True, "the model")

@@ -6,13 +6,16 @@
   only for about the slowest one.
 * **Only the newest:** a panel is always given the controller's *current* trace, so if a newer
   trace arrives while the panels are catching up, no panel renders the old one.
-* **Visible panels first:** panels the user can see are served before closed docks and background
-  tabs (which are still served, so exports and a tab switch always find the current trace).
+* **Visible panels first, painted first:** panels the user can see are served before closed docks
+  and background tabs. Those are served too (so exports and a tab switch always find the current
+  trace), but from an idle-time timer, after the visible panels have repainted: a background tab
+  never delays what the user is looking at.
 * **Selections at once:** a selection change (a click) reaches every panel showing the current
   trace immediately. A panel still showing an older trace gets the selection together with the
   new trace, so no panel ever draws a trace with a selection made for another model.
 
-``panelsSynced`` is emitted each time every panel shows the current trace and selection. A panel
+``shownSynced`` is emitted each time every panel the user can see shows the current trace and
+selection, ``panelsSynced`` each time every panel does. A panel
 that raises is reported (``panelFailed``) and does not stop the others.
 """
 from __future__ import annotations
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 
 class PanelSync(QObject):
     panelsSynced = Signal()
+    shownSynced = Signal()
     panelFailed = Signal(str, str)  # panel name, message
 
     def __init__(self, controller, panels: dict, docks: dict, parent: QObject | None = None) -> None:
@@ -39,6 +43,12 @@ class PanelSync(QObject):
         # panels served in one turn of the event loop until this much time is used (one frame)
         self.budget_ms = float(os.environ.get("GPT_EXPLORER_SYNC_BUDGET_MS", "16"))
         self._scheduled = False
+        # background panels are served when the event loop is idle: a zero-interval QTimer object
+        # runs after pending events (the visible panels' layout and paint), unlike a posted call
+        self._idle = QTimer(self)
+        self._idle.setSingleShot(True)
+        self._idle.setInterval(0)
+        self._idle.timeout.connect(self._step)
 
     def watch(self, name: str) -> None:
         """Start following panel ``name``: catch it up whenever its dock is shown."""
@@ -65,7 +75,7 @@ class PanelSync(QObject):
         return not dock.visibleRegion().isEmpty()
 
     def is_synced(self) -> bool:
-        return not self._scheduled and not self._behind()
+        return not self._scheduled and not self._idle.isActive() and not self._behind()
 
     def _behind(self) -> list[str]:
         """Panels not showing the current trace and selection, visible ones first."""
@@ -90,12 +100,21 @@ class PanelSync(QObject):
 
     def _step(self) -> None:
         self._scheduled = False
+        self._idle.stop()
         start = time.perf_counter()
+        served_shown = False
         while True:
             behind = self._behind()
-            if not behind:
-                self.panelsSynced.emit()
-                return
+            if not behind or not self.shown(behind[0]):
+                self.shownSynced.emit()
+                if not behind:
+                    self.panelsSynced.emit()
+                    return
+                if served_shown:  # let the visible panels paint before the background ones are served
+                    self._idle.start()
+                    return
+            else:
+                served_shown = True
             self._serve(behind[0])
             if (time.perf_counter() - start) * 1000 >= self.budget_ms:
                 break  # let the event loop run before the next panel

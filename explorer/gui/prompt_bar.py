@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QTextCursor
-from PySide6.QtWidgets import (QLabel, QPlainTextEdit, QScrollArea, QSizePolicy, QToolTip, QVBoxLayout,
+from PySide6.QtWidgets import (QPlainTextEdit, QScrollArea, QSizePolicy, QToolTip, QVBoxLayout,
                                QWidget)
 
 from . import theme
+from .wrapped_text import WrappedText
 
 DEFAULT_PROMPT = "ROMEO:\nBut soft, what light"
 MAX_CHIPS = 600  # beyond this many characters after the context start, only the last ones get chips
@@ -302,10 +303,8 @@ class PromptBar(QWidget):
         self.edit.setMinimumHeight(2 * line + 12)
         self.edit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
-        self.notice = QLabel()
+        self.notice = WrappedText(rich=True)  # changes on every keystroke: no window re-layout for that
         self.notice.setObjectName("promptNotice")
-        self.notice.setWordWrap(True)
-        self.notice.setTextFormat(Qt.TextFormat.RichText)
         self.notice.setToolTip("What the model is fed: T characters, after leaving out unknown ones "
                                "and cropping to block_size.")
 

@@ -8,6 +8,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QPalette, QTextCursor
 
 from explorer.gui import theme as th
+from explorer.gui.panels._attn_grid import GAP_INDEX, cell_pixels
+from explorer.gui.panels._attn_style import outline_pen
 from explorer.gui.panels.attention import AttentionPanel, head_entropies, uniform_entropy
 from explorer.gui.selection import EMBED, Selection
 
@@ -102,7 +104,7 @@ def test_average_over_heads_and_scores_mode(panel, tiny_model):
     np.testing.assert_allclose(img[causal], ref[causal], atol=1e-5)
     assert "mean of 2 heads" in panel.heatmap_caption.label.text()
     assert not panel.head_spin.isEnabled()
-    assert panel.grid._selected == (0, None)
+    assert panel.grid.selected == (0, None) and panel.grid.outlined() == [(0, 0), (0, 1)]
 
     panel.set_average_heads(False)
     panel.set_mode("scores")
@@ -157,26 +159,43 @@ def test_grid_click_selects_layer_and_head_and_outlines_it(panel, tiny_model, qt
     grid = panel.grid
     assert grid.shape == (2, 2)
     with qtbot.waitSignal(panel.selectionRequested, timeout=2000) as blocker:
-        scene_click(qtbot, grid, grid.views[1][0].sceneBoundingRect().center())
+        scene_click(qtbot, grid, grid.cell_rect(1, 0).center())
     assert blocker.args == [{"layer": 1, "head": 0}]
     panel.set_selection(Selection(layer=1, head=0))
-    widths = [[vb.border.widthF() for vb in row] for row in grid.views]
-    assert widths[1][0] > 2 and widths[0][0] <= 1 and widths[1][1] <= 1 and widths[0][1] <= 1
+    assert grid.outlined() == [(1, 0)]
+    panel.set_selection(Selection(layer=0, head=1))
+    assert grid.outlined() == [(0, 1)]
+    # the outline is really drawn: the selected cell's top edge is the outline colour, the other cells' not
+    img = grid.grab().toImage()
+
+    def edge_colour(layer, h):
+        r = grid.mapFromScene(grid.cell_rect(layer, h)).boundingRect()
+        return img.pixelColor(r.center().x(), r.top()).name()
+
+    outline = outline_pen(th.LIGHT).color().name()
+    assert edge_colour(0, 1) == outline and edge_colour(1, 0) != outline and edge_colour(1, 1) != outline
 
 
-def test_grid_cells_are_built_once_and_updated_with_set_image(panel, tiny_model):
+def test_grid_is_one_image_updated_with_set_image(panel, tiny_model):
     panel.set_trace(tiny_model.trace("First"))
-    items = [img for row in panel.grid.images for img in row]
+    image, overlay = panel.grid.image, panel.grid.overlay
     panel.set_trace(tiny_model.trace("First Citizen"))
-    assert [img for row in panel.grid.images for img in row] == items
+    assert panel.grid.image is image and panel.grid.overlay is overlay
     trace = tiny_model.trace("First Citizen")
     T = trace.T
-    shown = panel.grid.images[1][1].image
+    shown = panel.grid.indices[1, 1]
     assert shown.shape == (T, T) and shown.dtype == np.uint8
     p = trace.pattern(1)[1]
     causal = np.tril(np.ones((T, T), bool))
-    np.testing.assert_allclose(shown[causal] / 254.0, p[causal], atol=0.5 / 254 + 1e-6)
+    np.testing.assert_allclose(shown[causal] / 253.0, p[causal], atol=0.5 / 253 + 1e-6)
     assert (shown[~causal] == 255).all()
+    # the mosaic: cell (1, 1) holds that pattern resampled to S×S, the gaps are the background index
+    S, G = cell_pixels(T)
+    mos = panel.grid.image.image
+    assert mos.shape == (2 * S + G, 2 * S + G)
+    pick = (np.arange(S) * T) // S
+    np.testing.assert_array_equal(mos[S + G:, S + G:], shown[pick][:, pick])
+    assert (mos[S:S + G, :] == GAP_INDEX).all() and (mos[:, S:S + G] == GAP_INDEX).all()
 
 
 def test_entropy_on_each_cell(panel, tiny_model):
@@ -186,11 +205,11 @@ def test_entropy_on_each_cell(panel, tiny_model):
         for h in range(2):
             p = trace.pattern(layer)[h].astype(np.float64)
             rows = [-(r[r > 0] * np.log(r[r > 0])).sum() for r in p]
-            assert panel.grid.entropy_items[layer][h].toPlainText() == f"{np.mean(rows):.2f}"
+            assert panel.grid.entropy_text(layer, h) == f"{np.mean(rows):.2f}"
     assert head_entropies(np.eye(3)[None]).item() == pytest.approx(0.0)
     assert uniform_entropy(3) == pytest.approx(np.mean(np.log([1, 2, 3])))
     panel.entropy_check.setChecked(False)
-    assert not panel.grid.entropy_items[0][0].isVisible()
+    assert panel.grid.entropy_text(0, 0) == ""
 
 
 def test_text_view_shades_by_the_query_row_and_click_selects(panel, tiny_model, qtbot):
@@ -298,7 +317,7 @@ def test_row_and_grid_clicks_change_the_shared_selection_in_the_main_window(make
     qtbot.waitUntil(lambda: w.controller.selection.position == 3, timeout=5000)
     assert panel.text_view.query == 3 and logits._shown["pos"] == 3  # every panel follows
     grid = panel.grid
-    scene_click(qtbot, grid, grid.views[1][1].sceneBoundingRect().center())
+    scene_click(qtbot, grid, grid.cell_rect(1, 1).center())
     qtbot.waitUntil(lambda: (w.controller.selection.layer, w.controller.selection.head) == (1, 1), timeout=5000)
     assert panel.block_spin.value() == 1 and panel.head_spin.value() == 1
 
@@ -349,6 +368,7 @@ def test_a_model_of_another_shape_rebuilds_the_grid_once(panel, tiny_model, corp
                                                       n_embd=12), vocab)
     trace = other.trace("Speak, speak.")
     panel.set_trace(trace)
-    assert panel.grid.shape == (1, 3) and len(panel.grid.images) == 1 and len(panel.grid.images[0]) == 3
+    assert panel.grid.shape == (1, 3) and panel.grid.indices.shape[:2] == (1, 3)
+    assert [t[1] for t in panel.grid.top._tickLevels[0]] == ["head 0", "head 1", "head 2"]
     assert panel.block_spin.maximum() == 0 and panel.head_spin.maximum() == 2
     np.testing.assert_allclose(panel.heatmap._weights, trace.pattern(0)[1])  # layer 1 clamps to block 0

@@ -2,8 +2,7 @@
 
 * ``palette_theme(widget)``: the light or dark ``Theme`` that matches the application palette;
 * ``apply_plot_theme(glw, theme)``: background, axis pens and fonts of a pyqtgraph layout;
-* ``cividis_lut()`` / ``masked_lut()``: colour tables (the second reserves index 255 for the causal
-  mask, so a uint8 image can carry "masked" without a second item);
+* ``cividis_lut()``: the colour table of every attention heatmap;
 * ``LabelAxis``: an axis whose ticks are text labels (prompt characters, layer names), thinned to
   fit so labels never overlap, and all shown once the user zooms in;
 * ``MaskItem``: a staircase polygon over the causal upper triangle, filled grey and hatched in
@@ -44,6 +43,25 @@ def mono_font(pt: int = th.FONT_PT) -> QFont:
     return f
 
 
+def steady_axes(root: QWidget) -> int:
+    """Turn off pyqtgraph's automatic SI prefix on every axis in ``root``'s plots; return how many.
+
+    With it on, each change of a view's range re-renders the axis label's HTML and resizes the
+    axis, which lays the plot out again and repaints it a second time; on the per-keystroke path
+    that doubled the cost of drawing the plots. The axes here show token labels, probabilities and
+    activations, which read best as plain numbers anyway."""
+    n = 0
+    for gv in root.findChildren(pg.GraphicsView):
+        scene = gv.scene()
+        if scene is None:
+            continue
+        for item in scene.items():
+            if isinstance(item, pg.AxisItem) and item.autoSIPrefix:
+                item.enableAutoSIPrefix(False)
+                n += 1
+    return n
+
+
 def apply_plot_theme(glw: pg.GraphicsLayoutWidget, plots, theme: th.Theme) -> None:
     """Colour a layout's background and the axes of ``plots`` (PlotItems) for ``theme``."""
     glw.setBackground(theme.background)
@@ -69,15 +87,6 @@ def cividis_rgb(values) -> np.ndarray:
     lut = cividis_lut()
     idx = np.clip(np.rint(np.nan_to_num(np.asarray(values, dtype=np.float64)) * 255), 0, 255).astype(np.intp)
     return lut[idx]
-
-
-def masked_lut() -> np.ndarray:
-    """255 cividis steps for values 0..1 (indices 0..254) and MASK_COLOR at index 255, (256, 3) uint8."""
-    lut = np.empty((256, 3), np.uint8)
-    lut[:255] = cividis_lut(255)
-    c = QColor(th.MASK_COLOR)
-    lut[255] = (c.red(), c.green(), c.blue())
-    return lut
 
 
 def text_colour_for(rgb) -> str:

@@ -75,9 +75,10 @@ def head_entropies(patterns: np.ndarray) -> np.ndarray:
 
 
 def grid_indices(patterns: np.ndarray) -> np.ndarray:
-    """Patterns (L, H, T, T) in [0, 1] → uint8 colour indices for ``masked_lut`` (255 = masked)."""
+    """Patterns (L, H, T, T) in [0, 1] → uint8 colour indices for the head grid's ``grid_lut``
+    (0..253 the weight, 255 masked)."""
     T = patterns.shape[-1]
-    idx = (patterns * np.float32(254.0) + np.float32(0.5)).astype(np.uint8)  # masked weights are exactly 0
+    idx = (patterns * np.float32(253.0) + np.float32(0.5)).astype(np.uint8)  # masked weights are exactly 0
     idx += causal_mask(T).astype(np.uint8) * np.uint8(255)
     return idx
 

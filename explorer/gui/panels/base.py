@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWhatsThis, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QToolButton, QWhatsThis, QWidget
 
 from ...core.trace import Trace
 from ..selection import Selection
+from ..wrapped_text import WrappedText
 
 
 @dataclass
@@ -94,8 +95,10 @@ class Panel(QWidget):
     def showEvent(self, ev) -> None:  # noqa: N802 (Qt's name)
         """Give the panel's plots the same Export view… / Copy image entries in their own menus."""
         from ..export_menus import install_scene_menus
+        from ._attn_style import steady_axes
 
         install_scene_menus(self)
+        steady_axes(self)
         super().showEvent(ev)
 
 
@@ -106,8 +109,7 @@ class Caption(QWidget):
         super().__init__(parent)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 2)
-        self.label = QLabel(text)
-        self.label.setWordWrap(True)
+        self.label = WrappedText(text)
         self.label.setToolTip(help_text)
         self.help_text = help_text
         self.help_button = QToolButton()
