@@ -7,6 +7,7 @@ the layout and geometry are saved with ``QSettings`` and "Reset layout" restores
 """
 from __future__ import annotations
 
+import gc
 import html
 import logging
 from pathlib import Path
@@ -240,6 +241,12 @@ class MainWindow(FileActionsMixin, QMainWindow):
             st.add_recent_file(info.source)
             self._refresh_recent()
         self._update_actions()
+        # The window, its panels and the model now live until the next model: hide them from the
+        # cyclic garbage collector, whose full passes over them paused typing for tens of ms.
+        # Unfreezing first lets the objects of the previous model be collected.
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
     def _on_trace(self, trace) -> None:
         self.sync.request()

@@ -16,11 +16,12 @@ import html
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
-from PySide6.QtWidgets import (QHeaderView, QLabel, QSplitter, QTextBrowser, QTreeWidget, QTreeWidgetItem,
+from PySide6.QtWidgets import (QHeaderView, QSplitter, QTextBrowser, QTreeWidget, QTreeWidgetItem,
                                QTreeWidgetItemIterator, QVBoxLayout, QWidget)
 
 from .. import theme
 from ..selection import EMBED, Selection
+from ..wrapped_text import WrappedText
 from .base import Caption, ExportView, Panel, Table
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -84,9 +85,8 @@ class ArchitecturePanel(Panel):
         self.info.setObjectName("architectureInfo")
         self.info.setOpenLinks(False)
         self.info.setToolTip("What the selected part does, with this model's numbers.")
-        self.live = QLabel()
+        self.live = WrappedText()  # changes with every trace: no re-layout unless its line count does
         self.live.setObjectName("architectureLive")
-        self.live.setWordWrap(True)
         self.live.setStyleSheet(f"color: {theme.OKABE_ITO['blue']}")
         self.live.setToolTip("The shapes this part sees for the current prompt (batch of 1, T characters).")
         box = QWidget()

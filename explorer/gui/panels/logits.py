@@ -35,6 +35,7 @@ from ._logits_lens import LogitLensView
 from ._logits_linear import linear_example, linear_example_html
 from ._logits_sampling import GenerationRun, sampling_distribution
 from ._logits_strip import PredictionStrip, StripData
+from ..wrapped_text import WrappedText
 from .base import Caption, ExportView, Panel, Table
 
 if TYPE_CHECKING:  # the panels only read traces; the type is for readers
@@ -176,9 +177,7 @@ class LogitsPanel(Panel):
     def _build_views(self) -> None:
         self.bars = NextCharBars()
         self.bars_caption = Caption("Next character", BARS_HELP)
-        self.summary = QLabel("")
-        self.summary.setWordWrap(True)
-        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary = WrappedText()  # changes with every trace: no re-layout unless its line count does
         self.strip = PredictionStrip()
         self.strip_caption = Caption("Top prediction after each character", STRIP_HELP)
         self.lens = LogitLensView()
