@@ -15,6 +15,11 @@ into that layout when a lecture checkpoint is loaded (see ``checkpoints.py``).
 activation is stored in it under TransformerLens's names (``blocks.0.attn.hook_pattern`` ...), and
 attention is computed explicitly so the pattern can be recorded. Without it, attention runs through
 PyTorch's fused ``scaled_dot_product_attention``. The numbers are the same either way.
+
+Dropout on the CPU draws its mask from 16 random bits per element (``Dropout`` below), several
+times faster than ``nn.Dropout``'s ``bernoulli_``, which PyTorch runs one element at a time on
+every CPU but Intel's (where it calls MKL). Training with dropout therefore computes attention explicitly too
+(PyTorch's fused kernel would draw its own mask the slow way).
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 ACTIVATIONS = ("relu", "gelu")
+ATTN_SLICE_BYTES = 16 << 20  # big (B, H, T, T) and (B, T, 4C) tensors are computed in slices of at most this
 
 
 @dataclass
@@ -91,6 +97,42 @@ class GPTConfig:
         return cls(**data)
 
 
+def dropout_mask_threshold(p: float) -> int:
+    """An int16 uniform in [-32768, 32767] is below this with probability ``round(p·65536) / 65536``."""
+    return int(round(p * 65536)) - 32768
+
+
+def fast_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Training-mode dropout: zero each element with probability p, scale the rest by 1 / (1 − p).
+
+    On the CPU the mask comes from ``int64.random_()`` (64 random bits per call, cut into four
+    int16 lanes) compared with a threshold, so p is rounded to a multiple of 1/65536 (0.1 becomes
+    0.100006) and the scale uses that rounded p, keeping the expected output equal to x. It draws
+    from torch's default generator, so ``torch.manual_seed`` and saved RNG states replay it exactly.
+    Other devices use ``F.dropout`` (fused on GPUs)."""
+    if p <= 0.0:
+        return x
+    if p >= 1.0:
+        return x * 0.0
+    if x.device.type != "cpu":
+        return F.dropout(x, p, training=True)
+    threshold = dropout_mask_threshold(p)
+    p_used = (threshold + 32768) / 65536
+    n = x.numel()
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), None)  # the full 64-bit range
+    drop = bits.view(torch.int16)[:n].view(x.shape) < threshold
+    return (x * (1.0 / (1.0 - p_used))).masked_fill_(drop, 0.0)
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` with ``fast_dropout``'s mask in training (identity in eval mode, as always)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        return fast_dropout(x, self.p)
+
+
 class LayerNorm(nn.LayerNorm):
     """``nn.LayerNorm`` with an optional bias (nanoGPT's ``bias=False`` models have none)."""
 
@@ -118,8 +160,8 @@ class CausalSelfAttention(nn.Module):
         self.dropout = cfg.dropout
         self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.qkv_bias)  # [q | k | v], heads contiguous
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
-        self.resid_drop = nn.Dropout(cfg.dropout)
-        self.attn_drop = nn.Dropout(cfg.dropout)
+        self.resid_drop = Dropout(cfg.dropout)
+        self.attn_drop = Dropout(cfg.dropout)
         # additive causal mask: 0 on and below the diagonal, -inf above it
         causal = torch.full((cfg.block_size, cfg.block_size), float("-inf")).triu(1)
         self.register_buffer("causal_bias", causal, persistent=False)  # (block_size, block_size)
@@ -131,11 +173,23 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
         k = k.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
         v = v.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
-        if rec is None:
-            y = F.scaled_dot_product_attention(
-                q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
-            )  # (B, H, T, hs)
+        if rec is None and not (self.training and self.dropout > 0.0):
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, hs)
             y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side, as torch.cat does
+        elif rec is None:  # training with dropout: the same computation, with our dropout mask
+            qh, kh, vh = (t.reshape(B * H, T, hs) for t in (q, k, v))  # (B·H, T, hs) each
+            # in slices of at most ATTN_SLICE_BYTES of scores: glibc hands larger blocks out as fresh
+            # pages from the kernel every time, and faulting those in made each pass over a (B·H, T, T)
+            # tensor several times slower than the arithmetic (lecture size: 100 MB per tensor)
+            step = max(1, ATTN_SLICE_BYTES // (T * T * 4))
+            ys = []
+            for i in range(0, B * H, step):
+                scores = torch.baddbmm(self.causal_bias[:T, :T], qh[i:i + step], kh[i:i + step].transpose(1, 2),
+                                       alpha=hs**-0.5)  # (n, T, T)
+                pattern = self.attn_drop(F.softmax(scores, dim=-1))  # (n, T, T)
+                ys.append(torch.bmm(pattern, vh[i:i + step]))  # (n, T, hs)
+            y = (torch.cat(ys) if len(ys) > 1 else ys[0]).view(B, H, T, hs)
+            y = y.transpose(1, 2).contiguous().view(B, T, C)
         else:
             # scores = q kᵀ · hs^-0.5 with -inf above the diagonal, in one batched matmul (baddbmm adds the
             # mask and applies the scale inside the GEMM: no extra passes over the (H, T, T) tensor)
@@ -162,12 +216,18 @@ class FeedForward(nn.Module):
             nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias),
             act,
             nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias),
-            nn.Dropout(cfg.dropout),
+            Dropout(cfg.dropout),
         )
 
     def forward(self, x: torch.Tensor, rec: dict | None = None, name: str = "") -> torch.Tensor:
         if rec is None:
-            return self.net(x)
+            # row by row, so in slices of the batch when the (B, T, 4C) hidden layer would be large
+            # (see ATTN_SLICE_BYTES: fresh pages for big blocks make every pass over them slow)
+            B, T, C = x.shape
+            step = max(1, ATTN_SLICE_BYTES // (T * 4 * C * 4))
+            if B <= step:
+                return self.net(x)
+            return torch.cat([self.net(x[i:i + step]) for i in range(0, B, step)])
         pre = self.net[0](x)  # (B, T, 4C)
         post = self.net[1](pre)  # (B, T, 4C)
         rec[name + ".hook_pre"] = pre
@@ -210,7 +270,7 @@ class GPT(nn.Module):
         self.token_embedding_table = nn.Embedding(cfg.vocab_size, cfg.n_embd)
         self.position_embedding_table = nn.Embedding(cfg.block_size, cfg.n_embd)
         # nanoGPT drops out after the embeddings; the lecture's GPTLanguageModel does not
-        self.drop = nn.Dropout(cfg.dropout) if cfg.family == "nanogpt" else None
+        self.drop = Dropout(cfg.dropout) if cfg.family == "nanogpt" else None
         self.blocks = nn.Sequential(*[Block(cfg) for _ in range(cfg.n_layer)])
         self.ln_f = LayerNorm(cfg.n_embd, cfg.bias)
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=cfg.lm_head_bias)

@@ -13,6 +13,7 @@ API::
     result = trainer.run(callback)                            # blocks; callback(event) on this thread
     # from any other thread, while run() works:
     trainer.request_stop()      # finishes the current step, saves, returns status "stopped"
+    trainer.request_stop(save=False)  # the same without the final save
     trainer.pause(); trainer.resume()
     trainer.request_snapshot()  # the next event of kind "snapshot" carries event.state (a weight copy)
     state = trainer.snapshot()  # or take a consistent copy of the weights right now
@@ -271,6 +272,7 @@ class Trainer:
         self.train_time_s = 0.0
         self.last_saved: Path | None = None
         self._stop = threading.Event()
+        self._save_on_stop = True
         self._running = threading.Event()
         self._running.set()
         self._snapshot_wanted = threading.Event()
@@ -342,8 +344,11 @@ class Trainer:
         return trainer
 
     # ---- control from other threads --------------------------------------------------------------
-    def request_stop(self) -> None:
-        """Stop after the current step (a paused run stops too). Thread-safe."""
+    def request_stop(self, save: bool = True) -> None:
+        """Stop after the current step (a paused run stops too; a request made before ``run`` makes
+        it return at once). ``save=False`` skips the final checkpoint: what the last evaluation
+        saved stays on disk as it was. Thread-safe."""
+        self._save_on_stop = bool(save)
         self._stop.set()
         self._running.set()
 
@@ -375,7 +380,6 @@ class Trainer:
         if self._in_run:
             raise RuntimeError("this trainer is already running")
         emit = callback or (lambda event: None)
-        self._stop.clear()
         self._in_run = True
         torch.set_rng_state(self.dropout_rng)
         try:
@@ -383,6 +387,8 @@ class Trainer:
         finally:
             self.dropout_rng = torch.get_rng_state()
             self._in_run = False
+            self._stop.clear()  # handled: the next run() starts afresh
+            self._save_on_stop = True
             self.module.train(False)
 
     def _loop(self, emit: Callable[[TrainEvent], None], raise_on_divergence: bool = False) -> TrainResult:
@@ -405,7 +411,8 @@ class Trainer:
 
         def finish(status: str, message: str) -> TrainResult:
             self.train_time_s = time_before + time.perf_counter() - t_start
-            if status != "diverged" and self.out is not None:
+            skip = status == "diverged" or (status == "stopped" and not self._save_on_stop)
+            if not skip and self.out is not None:
                 self.save(self.out)
                 emit(event("checkpoint", path=str(self.out)))
             emit(event(status, message=message, path=str(self.last_saved) if self.last_saved else None))
@@ -465,7 +472,8 @@ class Trainer:
                 if ev is None:  # a stop request arrived during the evaluation
                     return finish("stopped", f"stopped at step {self.step} (during its evaluation)")
                 emit(event("eval", train_loss=ev["train"], val_loss=ev["val"], sample=ev.get("sample")))
-                if self.out is not None and self.step < cfg.max_iters:
+                unwanted = self._stop.is_set() and not self._save_on_stop  # "stop without saving" came in
+                if self.out is not None and self.step < cfg.max_iters and not unwanted:
                     self.save(self.out)
                     emit(event("checkpoint", path=str(self.out)))
                 self.module.train()

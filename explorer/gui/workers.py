@@ -321,20 +321,11 @@ class TrainWorker(QThread):
 
     def stop(self, save: bool = True) -> None:
         """Stop after the current step. ``save=False`` skips the final save (the last checkpoint
-        written at an evaluation stays on disk as it was): the run is paused first, so the output
-        path is dropped only while the loop is known to be waiting, never mid-save."""
+        written at an evaluation stays on disk as it was)."""
         self._stop_requested = True
         self._save_on_stop = save
-        trainer = self.trainer
-        if trainer is None:
-            return
-        if not save:
-            trainer.pause()
-            while not self._paused.wait(0.05):
-                if self.isFinished() or not self.isRunning():
-                    break
-            trainer.out = None
-        trainer.request_stop()
+        if self.trainer is not None:
+            self.trainer.request_stop(save=save)
 
     def save_now(self) -> None:
         """Write a checkpoint to the output path now, from a short helper thread (the trainer's lock
@@ -371,10 +362,8 @@ class TrainWorker(QThread):
             log.info("training could not start: %s", e)
             self.failed.emit(str(e))
             return
-        if self._stop_requested:  # stopped before it began
-            self.trainer.request_stop()
-            if not self._save_on_stop:
-                self.trainer.out = None
+        if self._stop_requested:  # stopped before it began: run() returns at once
+            self.trainer.request_stop(save=self._save_on_stop)
         out = Path(self.job.out)
         self.ready.emit(self.trainer.explorer_model(name=f"training: {out.stem}"))
         try:

@@ -327,3 +327,32 @@ def test_a_corpus_too_short_for_the_context_is_refused(tmp_path):
     model_cfg, cfg = tiny_cfgs()
     with pytest.raises(CorpusError, match="too short"):
         Trainer(load_corpus(p), cfg, model_config=replace(model_cfg, block_size=64))
+
+
+def test_stop_without_saving_keeps_the_last_evaluation_checkpoint(corpus_file, tmp_path):
+    out = tmp_path / "run.safetensors"
+    trainer = make_trainer(corpus_file, out=out, max_iters=40)
+    saved = {}
+
+    def on_event(e):
+        if e.kind == "checkpoint" and "first" not in saved:
+            saved["first"] = sha(out)
+        if e.kind == "step" and e.step == 14:  # after the step-10 evaluation saved
+            trainer.request_stop(save=False)
+
+    result = trainer.run(on_event)
+    assert result.status == "stopped" and result.step == 14
+    assert sha(out) == saved["first"]  # the final save was skipped
+    assert Trainer.from_checkpoint(out).step == 10
+    # the next run saves on stop again (the request applied to that run only)
+    again = trainer.run(lambda e: trainer.request_stop() if e.kind == "step" and e.step == 16 else None)
+    assert again.status == "stopped" and Trainer.from_checkpoint(out).step == 16
+
+
+def test_a_stop_requested_before_the_run_starts_is_honoured(corpus_file, tmp_path):
+    out = tmp_path / "run.safetensors"
+    trainer = make_trainer(corpus_file, out=out)
+    trainer.request_stop(save=False)
+    result = trainer.run()
+    assert result.status == "stopped" and result.step == 0 and not out.exists()
+    assert trainer.run(lambda e: None).status == "finished"  # and it does not linger
