@@ -44,6 +44,29 @@ def test_window_paints_a_loading_state_before_any_model(qtbot):
     assert not w.controller.thread.isRunning()
 
 
+def test_the_window_is_built_and_painted_before_torch_is_imported():
+    """The window shows at once and torch loads behind it: building and painting the main window
+    must not import torch (nor scikit-learn), in a fresh interpreter."""
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, os, sys\n"
+        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "from explorer.gui.app import make_app\n"
+        "app = make_app()\n"
+        "from explorer.gui.main_window import MainWindow\n"
+        "w = MainWindow(); w.show(); app.processEvents()\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'sklearn': 'sklearn' in sys.modules,\n"
+        "                  'painted': w.isVisible()}))\n"
+        "w.close()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"torch": False, "sklearn": False, "painted": True}
+
+
 def test_status_bar_describes_the_loaded_model(window, tiny_model):
     cfg = tiny_model.config
     lab = window.status_labels

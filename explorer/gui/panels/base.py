@@ -19,14 +19,16 @@ see ``explorer.gui.export``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QToolButton, QWhatsThis, QWidget
 
-from ...core.trace import Trace
 from ..selection import Selection
 from ..wrapped_text import WrappedText
+
+if TYPE_CHECKING:  # panels only read traces; importing the trace module would load torch
+    from ...core.trace import Trace
 
 
 @dataclass
