@@ -122,8 +122,9 @@ def main(argv=None) -> int:
         target["gen"] = c.gen
         waiting.exec()
         flush()
-        total.append((max(PaintClock.last_paint_end, target["synced"]) - t0) * 1000
-                     if PaintClock.paints else (target["synced"] - t0) * 1000)
+        # the visible panels are served (and repainted) before background tabs and closed docks,
+        # which change nothing on screen: the last repaint is when the user sees the new trace
+        total.append(((PaintClock.last_paint_end if PaintClock.paints else target["synced"]) - t0) * 1000)
         synced.append((target["synced"] - t0) * 1000)
         w.sync.panelsSynced.disconnect(done)
         trace_ms.append(c.trace.elapsed_ms)
