@@ -67,7 +67,10 @@ class WrappedText(QWidget):
         return QSize(width, self.heightForWidth(width))
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt API)
-        return QSize(8 * self.fontMetrics().averageCharWidth(), self.fontMetrics().height() + 2)
+        # the height the text needs at the current width: splitters and scroll areas size from the
+        # minimum and do not ask heightForWidth, and a shorter box would squeeze the views below
+        w = 8 * self.fontMetrics().averageCharWidth()
+        return QSize(w, self.heightForWidth(max(self.width(), w)))
 
     def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt API)
         self._height_at = (self.width(), self.heightForWidth(self.width()))

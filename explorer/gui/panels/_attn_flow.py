@@ -17,6 +17,7 @@ class FlowLayout(QLayout):
         super().__init__(parent)
         self._items = []
         self._spacing = spacing
+        self._wrapped_height = 0  # the height the rows take at the width last laid out
         self.setContentsMargins(4, 2, 4, 2)
 
     def addItem(self, item) -> None:  # noqa: N802 (Qt API)
@@ -42,7 +43,12 @@ class FlowLayout(QLayout):
 
     def setGeometry(self, rect: QRect) -> None:  # noqa: N802 (Qt API)
         super().setGeometry(rect)
-        self._do_layout(rect, apply=True)
+        height = self._do_layout(rect, apply=True)
+        if height != self._wrapped_height:  # a row more or less: the minimum height changed
+            self._wrapped_height = height
+            owner = self.parentWidget()
+            if owner is not None:
+                owner.updateGeometry()
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
         return self.minimumSize()
@@ -52,7 +58,10 @@ class FlowLayout(QLayout):
         for item in self._items:
             size = size.expandedTo(item.minimumSize())
         m: QMargins = self.contentsMargins()
-        return size + QSize(m.left() + m.right(), m.top() + m.bottom())
+        size = size + QSize(m.left() + m.right(), m.top() + m.bottom())
+        # as tall as the wrapped rows at the current width: boxes and splitters above read only the
+        # minimum, and a shorter one would let the views below be squeezed under their own minimum
+        return QSize(size.width(), max(size.height(), self._wrapped_height))
 
     def _do_layout(self, rect: QRect, apply: bool) -> int:
         m = self.contentsMargins()
@@ -96,4 +105,5 @@ class ResponsiveSplitter(QSplitter):
                   else Qt.Orientation.Vertical)
         if wanted != self.orientation():
             self.setOrientation(wanted)
+            self.updateGeometry()  # stacked, its minimum height is the sum of its views': tell the layout
         super().resizeEvent(ev)

@@ -76,8 +76,8 @@ def linear_example_html(ex: LinearExample, trace: Trace, theme: th.Theme, chosen
     # the channel table is a monospace block with padded columns rather than an HTML <table>: Qt's
     # rich-text table layout costs several milliseconds per update, a <pre> block a tenth of that
     head = f"W[{ex.token},c]"
-    widths = (max(4, len(str(C - 1))), 8, max(8, len(head)), 8, 11)
-    cells = ("c", "x[c]", head, "product", "running sum")
+    widths = (max(3, len(str(C - 1))), 7, max(7, len(head)), 7, 8)  # narrow: the view is often a side column
+    cells = ("c", "x[c]", head, "product", "Σ so far")
     rows = [" ".join(html.escape(t.rjust(w)) for t, w in zip(cells, widths))]
     running = 0.0
     for c in d.top_channels:
