@@ -238,7 +238,8 @@ class HeadGrid(CellPicking, pg.GraphicsLayoutWidget):
         self.theme = theme
         self.setBackground(theme.background)
         for axis in (self.left, self.top):
-            axis.setPen(QColor(0, 0, 0, 0))  # labels only: no axis line along the grid
+            axis.setPen(QColor(0, 0, 0, 0))  # labels only: no axis line or tick marks along the grid
+            axis.setTickPen(QColor(0, 0, 0, 0))
             axis.setTextPen(theme.foreground)
         self._lut = grid_lut(theme.background)
         if self.image.image is not None:
