@@ -45,8 +45,8 @@ def register(sub) -> None:
         description=textwrap.fill("Train a character-level GPT on a UTF-8 text file. The split is the lecture's: first 90% "
                     "for training, last 10% for validation. A checkpoint (weights, optimizer state, loss "
                     "history) is written atomically to --out on every evaluation and at the end; Ctrl-C saves "
-                    "and exits. Presets: lecture (the lecture's 10.8M-parameter model), small (0.8M, the "
-                    "bundled model's recipe), tiny (seconds). Options given explicitly override the preset; "
+                    "and exits. Presets: lecture (the lecture's 10.8M-parameter model), small (0.8M; the "
+                    "bundled model is this preset run for 10,000 steps), tiny (seconds). Options given explicitly override the preset; "
                     "the values in parentheses are each preset's.", 79),
         epilog="examples:\n"
                "  python -m explorer train --corpus input.txt --out run.safetensors\n"

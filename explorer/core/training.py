@@ -120,7 +120,8 @@ PRESETS: dict[str, tuple[dict, dict]] = {
     "lecture": (dict(block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2),
                 dict(batch_size=64, max_iters=5000, lr=3e-4, min_lr=3e-4, warmup_iters=0, grad_clip=0.0,
                      eval_interval=500, eval_iters=200)),
-    # about 0.8M parameters, trains on a laptop CPU in well under an hour (the bundled model)
+    # about 0.8M parameters, trains on a laptop CPU in well under an hour (the bundled model is this
+    # preset with max_iters=10000)
     "small": (dict(block_size=128, n_layer=4, n_head=4, n_embd=128, dropout=0.1),
               dict(batch_size=32, max_iters=4000, lr=1e-3, min_lr=1e-4, warmup_iters=100, grad_clip=1.0,
                    eval_interval=500, eval_iters=100)),
