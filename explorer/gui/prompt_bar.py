@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QTextCursor
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QRegion, QTextCursor
 from PySide6.QtWidgets import (QPlainTextEdit, QScrollArea, QSizePolicy, QToolTip, QVBoxLayout,
                                QWidget)
 
@@ -108,17 +108,31 @@ class TokenStrip(QWidget):
 
     # ---- data ---------------------------------------------------------------------------------
     def set_model(self, model: ChipModel) -> None:
+        old_chips, old_rects = self.model.chips, self._rects
         self.model = model
         before = self.minimumHeight()
         self._layout(max(self.width(), 50))
         if self.minimumHeight() != before:  # a row more or less: the only case that needs a re-layout
             self.updateGeometry()
-        self.update()
+        # repaint only the chips that changed (typing at the end changes one or two, not all)
+        changed = QRegion()
+        for k in range(max(len(old_chips), len(model.chips))):
+            old = (old_chips[k], old_rects[k]) if k < len(old_chips) and k < len(old_rects) else None
+            new = (model.chips[k], self._rects[k]) if k < len(model.chips) else None
+            if old != new:
+                for pair in (old, new):
+                    if pair is not None:
+                        changed += pair[1].adjusted(-1, -1, 1, 1)
+        if not changed.isEmpty():
+            self.update(changed)
 
     def set_selected(self, position: int | None) -> None:
         if position != self.selected:
+            rects = [r for chip, r in zip(self.model.chips, self._rects)
+                     if chip.position is not None and chip.position in (self.selected, position)]
             self.selected = position
-            self.update()
+            for r in rects:
+                self.update(r.adjusted(-1, -1, 1, 1))
 
     # ---- layout -------------------------------------------------------------------------------
     def _chip_width(self, fm: QFontMetrics, label: str) -> int:
@@ -183,7 +197,10 @@ class TokenStrip(QWidget):
         fg = pal.text().color()
         accent = QColor(theme.OKABE_ITO["blue"])
         chip_bg = QColor(base_bg).darker(108) if base_bg.lightness() > 128 else QColor(base_bg).lighter(150)
+        exposed = event.rect()
         for chip, r in zip(self.model.chips, self._rects):
+            if not r.intersects(exposed):
+                continue
             if chip.state == "ellipsis":
                 p.setPen(QColor(theme.OKABE_ITO["grey"]))
                 p.drawText(r, Qt.AlignmentFlag.AlignCenter, chip.label)

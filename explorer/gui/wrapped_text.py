@@ -30,6 +30,7 @@ class WrappedText(QWidget):
         policy.setHeightForWidth(True)
         self.setSizePolicy(policy)
         self._height_at = (-1, -1)  # (width, height) last reported to the layout
+        self._heights: dict[int, int] = {}  # width → height for the current text (layouts ask often)
 
     def text(self) -> str:
         return self._text
@@ -38,6 +39,7 @@ class WrappedText(QWidget):
         if text == self._text:
             return
         self._text = text
+        self._heights.clear()
         if self._doc is not None:
             self._doc.setHtml(text)
         w = self.width()
@@ -58,7 +60,12 @@ class WrappedText(QWidget):
         return True
 
     def heightForWidth(self, width: int) -> int:  # noqa: N802 (Qt API)
-        return self._text_height(width) + 2
+        height = self._heights.get(width)
+        if height is None:
+            if len(self._heights) > 16:
+                self._heights.clear()
+            height = self._heights[width] = self._text_height(width) + 2
+        return height
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
         fm = self.fontMetrics()
@@ -79,8 +86,10 @@ class WrappedText(QWidget):
         super().resizeEvent(ev)
 
     def changeEvent(self, ev) -> None:  # noqa: N802 (Qt API)
-        if self._doc is not None and ev.type() == QEvent.Type.FontChange:
-            self._doc.setDefaultFont(self.font())
+        if ev.type() == QEvent.Type.FontChange:
+            self._heights.clear()
+            if self._doc is not None:
+                self._doc.setDefaultFont(self.font())
         super().changeEvent(ev)
 
     def paintEvent(self, ev) -> None:  # noqa: N802 (Qt API)

@@ -56,6 +56,7 @@ class AttentionHeatmap(QWidget):
         self.plot.addItem(self.image)
         self.plot.addItem(self.mask)
         self.plot.addItem(self.row_outline)
+        self._bar: tuple = ()  # (levels, label) the colour bar shows
         self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=th.HEATMAP_CMAP, interactive=False,
                                         colorMapMenu=False, width=18)
         self.colorbar.setImageItem(self.image)
@@ -110,8 +111,10 @@ class AttentionHeatmap(QWidget):
         self.image.setVisible(True)
         self.image.setImage(image, autoLevels=False, levels=levels)
         self.image.setRect(QRectF(0, 0, T, T))
-        self.colorbar.setLevels(levels)
-        self.colorbar.axis.setLabel(bar_label)
+        if (tuple(levels), bar_label) != self._bar:  # unchanged on most keystrokes: keep the axis as drawn
+            self._bar = (tuple(levels), bar_label)
+            self.colorbar.setLevels(levels)
+            self.colorbar.axis.setLabel(bar_label)
         self.mask.set_size(T)
         self.left.set_labels(labels)
         self.bottom.set_labels(labels)

@@ -58,6 +58,8 @@ class NextCharBars(pg.GraphicsLayoutWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.showGrid(x=False, y=True, alpha=0.25)
+        # major grid lines only: minor ones cluttered the chart and made every repaint several times dearer
+        self.plot.getAxis("left").setStyle(maxTickLevel=0)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8)
         self.ref = pg.BarGraphItem(x=[], height=[], width=0.8, brush=None,
                                    pen=pg.mkPen(th.OKABE_ITO["vermillion"], width=2, style=Qt.PenStyle.DashLine))
