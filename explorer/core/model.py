@@ -166,6 +166,12 @@ class CausalSelfAttention(nn.Module):
         causal = torch.full((cfg.block_size, cfg.block_size), float("-inf")).triu(1)
         self.register_buffer("causal_bias", causal, persistent=False)  # (block_size, block_size)
 
+    def _scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """q kᵀ · hs^-0.5 with -inf above the diagonal for (n, T, hs) heads → (n, T, T), in one batched
+        matmul (baddbmm adds the mask and applies the scale inside the GEMM: no extra passes)."""
+        T = q.shape[1]
+        return torch.baddbmm(self.causal_bias[:T, :T], q, k.transpose(1, 2), alpha=self.head_size**-0.5)
+
     def forward(self, x: torch.Tensor, rec: dict | None = None, name: str = "") -> torch.Tensor:
         B, T, C = x.shape
         H, hs = self.n_head, self.head_size
@@ -184,19 +190,13 @@ class CausalSelfAttention(nn.Module):
             step = max(1, ATTN_SLICE_BYTES // (T * T * 4))
             ys = []
             for i in range(0, B * H, step):
-                scores = torch.baddbmm(self.causal_bias[:T, :T], qh[i:i + step], kh[i:i + step].transpose(1, 2),
-                                       alpha=hs**-0.5)  # (n, T, T)
+                scores = self._scores(qh[i:i + step], kh[i:i + step])  # (n, T, T)
                 pattern = self.attn_drop(F.softmax(scores, dim=-1))  # (n, T, T)
                 ys.append(torch.bmm(pattern, vh[i:i + step]))  # (n, T, hs)
             y = (torch.cat(ys) if len(ys) > 1 else ys[0]).view(B, H, T, hs)
             y = y.transpose(1, 2).contiguous().view(B, T, C)
-        else:
-            # scores = q kᵀ · hs^-0.5 with -inf above the diagonal, in one batched matmul (baddbmm adds the
-            # mask and applies the scale inside the GEMM: no extra passes over the (H, T, T) tensor)
-            scores = torch.baddbmm(
-                self.causal_bias[:T, :T], q.reshape(B * H, T, hs), k.reshape(B * H, T, hs).transpose(1, 2),
-                alpha=hs**-0.5,
-            ).view(B, H, T, T)
+        else:  # recording: the pattern itself is kept
+            scores = self._scores(q.reshape(B * H, T, hs), k.reshape(B * H, T, hs)).view(B, H, T, T)
             pattern = F.softmax(scores, dim=-1)  # (B, H, T, T)
             rec[name + ".hook_attn_scores"] = scores
             rec[name + ".hook_pattern"] = pattern

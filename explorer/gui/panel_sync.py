@@ -14,8 +14,7 @@
   trace immediately. A panel still showing an older trace gets the selection together with the
   new trace, so no panel ever draws a trace with a selection made for another model.
 
-``shownSynced`` is emitted each time every panel the user can see shows the current trace and
-selection, ``panelsSynced`` each time every panel does. A panel
+``panelsSynced`` is emitted each time every panel shows the current trace and selection. A panel
 that raises is reported (``panelFailed``) and does not stop the others.
 """
 from __future__ import annotations
@@ -31,7 +30,6 @@ log = logging.getLogger(__name__)
 
 class PanelSync(QObject):
     panelsSynced = Signal()
-    shownSynced = Signal()
     panelFailed = Signal(str, str)  # panel name, message
 
     def __init__(self, controller, panels: dict, docks: dict, parent: QObject | None = None) -> None:
@@ -105,11 +103,10 @@ class PanelSync(QObject):
         served_shown = False
         while True:
             behind = self._behind()
-            if not behind or not self.shown(behind[0]):
-                self.shownSynced.emit()
-                if not behind:
-                    self.panelsSynced.emit()
-                    return
+            if not behind:
+                self.panelsSynced.emit()
+                return
+            if not self.shown(behind[0]):
                 if served_shown:  # let the visible panels paint before the background ones are served
                     self._idle.start()
                     return

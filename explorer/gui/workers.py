@@ -304,7 +304,6 @@ class TrainWorker(QThread):
         self._last_progress = 0.0
         self._last_snapshot = 0.0
         self._savers: list = []
-        self._paused = threading.Event()  # set while the training loop waits in a pause
 
     # ---- control (GUI thread) -----------------------------------------------------------------
     def pause(self) -> None:
@@ -406,10 +405,6 @@ class TrainWorker(QThread):
         elif ev.kind == "checkpoint":
             self.checkpointSaved.emit(ev.path)
         elif ev.kind in ("paused", "resumed"):
-            if ev.kind == "paused":
-                self._paused.set()
-            else:
-                self._paused.clear()
             self.pausedChanged.emit(ev.kind == "paused")
 
     def _flush_progress(self, ev) -> None:

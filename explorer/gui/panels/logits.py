@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QLabel, QPushButton, QSlider, QSp
 from ...core.stats import entropy, softmax
 from ...core.tokenizer import display_char
 from ..selection import EMBED
+from ..wrapped_text import WrappedText
 from ._attn_flow import FlowLayout, ResponsiveSplitter, group
 from ._attn_style import palette_theme
 from ._logits_bars import BarData, NextCharBars
@@ -35,7 +36,6 @@ from ._logits_lens import LogitLensView
 from ._logits_linear import linear_example, linear_example_html
 from ._logits_sampling import GenerationRun, sampling_distribution
 from ._logits_strip import PredictionStrip, StripData
-from ..wrapped_text import WrappedText
 from .base import Caption, ExportView, Panel, Table
 
 if TYPE_CHECKING:  # the panels only read traces; the type is for readers
