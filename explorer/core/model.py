@@ -11,10 +11,12 @@ of every head in one matmul (nanoGPT's layout: ``[q | k | v]``, each split into 
 ``head_size`` consecutive channels). The lecture's per-head ``key/query/value`` weights are stacked
 into that layout when a lecture checkpoint is loaded (see ``checkpoints.py``).
 
-``forward(idx, targets, rec)`` takes an optional ``rec`` dict. When it is given, every intermediate
-activation is stored in it under TransformerLens's names (``blocks.0.attn.hook_pattern`` ...), and
-attention is computed explicitly so the pattern can be recorded. Without it, attention runs through
-PyTorch's fused ``scaled_dot_product_attention``. The numbers are the same either way.
+``forward(idx, targets)`` is the plain pass (batches, training, generation); attention runs
+through PyTorch's fused ``scaled_dot_product_attention`` there. ``record(idx)`` is the inference
+pass of one sequence that keeps every intermediate activation under TransformerLens's names
+(``blocks.0.attn.hook_pattern`` ...) in a ``Recording``. It works on ``(T, C)`` tensors without a
+batch dimension and computes attention explicitly, so the pattern can be kept. The numbers are the
+same either way, up to float rounding.
 
 Dropout on the CPU draws its mask from 16 random bits per element (``Dropout`` below), several
 times faster than ``nn.Dropout``'s ``bernoulli_``, which PyTorch runs one element at a time on
@@ -133,19 +135,46 @@ class Dropout(nn.Dropout):
         return fast_dropout(x, self.p)
 
 
+class Recording:
+    """Receives what ``GPT.record`` computes, in forward order, while it is still in cache.
+
+    This base class keeps every activation tensor in ``acts`` under its TransformerLens name
+    ((T, C), (H, T, T) ... without a batch dimension). A subclass can turn each one into what it
+    needs as it arrives (the trace makes read-only numpy views and computes its statistics here):
+
+    * ``keep(name, t)``: one activation;
+    * ``layernorm(site, out, mean, rstd)``: a LayerNorm site (``blocks.0.ln1`` ... ``ln_final``) with
+      its output (T, C) and its input's per-token mean and 1/sqrt(σ² + ε) (T, 1), which the kernel
+      computes anyway; by default it keeps ``hook_scale`` = sqrt(σ² + ε) and ``hook_normalized``;
+    * ``residual(depth, x)``: the residual stream (T, C) after ``depth`` blocks, 0 to n_layer."""
+
+    def __init__(self) -> None:
+        self.acts: dict[str, torch.Tensor] = {}
+
+    def keep(self, name: str, t: torch.Tensor) -> None:
+        self.acts[name] = t
+
+    def layernorm(self, site: str, out: torch.Tensor, mean: torch.Tensor, rstd: torch.Tensor) -> None:
+        self.keep(site + ".hook_scale", rstd.reciprocal())  # (T, 1)
+        self.keep(site + ".hook_normalized", out)  # (T, C)
+
+    def residual(self, depth: int, x: torch.Tensor) -> None:
+        pass
+
+
 class LayerNorm(nn.LayerNorm):
     """``nn.LayerNorm`` with an optional bias (nanoGPT's ``bias=False`` models have none)."""
 
     def __init__(self, n_embd: int, bias: bool) -> None:
         super().__init__(n_embd, eps=1e-5, elementwise_affine=True, bias=bias)
 
-    def forward_recorded(self, x: torch.Tensor, rec: dict, name: str) -> torch.Tensor:
+    def record(self, x: torch.Tensor, r: "Recording", site: str) -> torch.Tensor:
         # TransformerLens: hook_scale = sqrt(var + eps) per token; hook_normalized = the output (after γ, β).
-        # native_layer_norm is the kernel F.layer_norm runs; it also returns 1/sqrt(var + eps), so the
-        # scale costs nothing extra (a separate x.var() would cost more than the LayerNorm itself).
-        out, _, rstd = torch.native_layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        rec[name + ".hook_scale"] = rstd.reciprocal()  # (B, T, 1)
-        rec[name + ".hook_normalized"] = out  # (B, T, C)
+        # native_layer_norm is the kernel F.layer_norm runs; it also returns the input's mean and
+        # 1/sqrt(var + eps), so the scale and the input statistics cost nothing extra (a separate
+        # x.var() would cost more than the LayerNorm itself).
+        out, mean, rstd = torch.native_layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        r.layernorm(site, out, mean, rstd)  # (T, C), (T, 1), (T, 1)
         return out
 
 
@@ -172,17 +201,17 @@ class CausalSelfAttention(nn.Module):
         T = q.shape[1]
         return torch.baddbmm(self.causal_bias[:T, :T], q, k.transpose(1, 2), alpha=self.head_size**-0.5)
 
-    def forward(self, x: torch.Tensor, rec: dict | None = None, name: str = "") -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
         H, hs = self.n_head, self.head_size
         q, k, v = self.qkv(x).split(C, dim=2)  # each (B, T, C)
         q = q.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
         k = k.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
         v = v.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
-        if rec is None and not (self.training and self.dropout > 0.0):
+        if not (self.training and self.dropout > 0.0):
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, hs)
             y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side, as torch.cat does
-        elif rec is None:  # training with dropout: the same computation, with our dropout mask
+        else:  # training with dropout: the same computation, with our dropout mask
             qh, kh, vh = (t.reshape(B * H, T, hs) for t in (q, k, v))  # (B·H, T, hs) each
             # in slices of at most ATTN_SLICE_BYTES of scores: glibc hands larger blocks out as fresh
             # pages from the kernel every time, and faulting those in made each pass over a (B·H, T, T)
@@ -195,15 +224,20 @@ class CausalSelfAttention(nn.Module):
                 ys.append(torch.bmm(pattern, vh[i:i + step]))  # (n, T, hs)
             y = (torch.cat(ys) if len(ys) > 1 else ys[0]).view(B, H, T, hs)
             y = y.transpose(1, 2).contiguous().view(B, T, C)
-        else:  # recording: the pattern itself is kept
-            scores = self._scores(q.reshape(B * H, T, hs), k.reshape(B * H, T, hs)).view(B, H, T, T)
-            pattern = F.softmax(scores, dim=-1)  # (B, H, T, T)
-            rec[name + ".hook_attn_scores"] = scores
-            rec[name + ".hook_pattern"] = pattern
-            z = (self.attn_drop(pattern) @ v).transpose(1, 2).contiguous()  # (B, T, H, hs)
-            rec[name + ".hook_z"] = z
-            y = z.view(B, T, C)  # heads side by side, as torch.cat does
         return self.resid_drop(self.proj(y))
+
+    def record(self, x: torch.Tensor, r: "Recording", name: str) -> torch.Tensor:
+        """Inference pass of one sequence x (T, C) that keeps the scores, the pattern and z."""
+        T, C = x.shape
+        H, hs = self.n_head, self.head_size
+        q, k, v = (t.view(T, H, hs).transpose(0, 1) for t in self.qkv(x).split(C, dim=1))  # (H, T, hs) each
+        scores = self._scores(q, k)  # (H, T, T)
+        pattern = F.softmax(scores, dim=-1)  # (H, T, T)
+        z = torch.bmm(pattern, v).transpose(0, 1).contiguous()  # (T, H, hs)
+        r.keep(name + ".hook_attn_scores", scores)
+        r.keep(name + ".hook_pattern", pattern)
+        r.keep(name + ".hook_z", z)
+        return self.proj(z.view(T, C))  # heads side by side, as torch.cat does
 
 
 class FeedForward(nn.Module):
@@ -219,20 +253,22 @@ class FeedForward(nn.Module):
             Dropout(cfg.dropout),
         )
 
-    def forward(self, x: torch.Tensor, rec: dict | None = None, name: str = "") -> torch.Tensor:
-        if rec is None:
-            # row by row, so in slices of the batch when the (B, T, 4C) hidden layer would be large
-            # (see ATTN_SLICE_BYTES: fresh pages for big blocks make every pass over them slow)
-            B, T, C = x.shape
-            step = max(1, ATTN_SLICE_BYTES // (T * 4 * C * 4))
-            if B <= step:
-                return self.net(x)
-            return torch.cat([self.net(x[i:i + step]) for i in range(0, B, step)])
-        pre = self.net[0](x)  # (B, T, 4C)
-        post = self.net[1](pre)  # (B, T, 4C)
-        rec[name + ".hook_pre"] = pre
-        rec[name + ".hook_post"] = post
-        return self.net[3](self.net[2](post))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # row by row, so in slices of the batch when the (B, T, 4C) hidden layer would be large
+        # (see ATTN_SLICE_BYTES: fresh pages for big blocks make every pass over them slow)
+        B, T, C = x.shape
+        step = max(1, ATTN_SLICE_BYTES // (T * 4 * C * 4))
+        if B <= step:
+            return self.net(x)
+        return torch.cat([self.net(x[i:i + step]) for i in range(0, B, step)])
+
+    def record(self, x: torch.Tensor, r: "Recording", name: str) -> torch.Tensor:
+        """Inference pass of one sequence x (T, C) that keeps the hidden layer before and after the activation."""
+        pre = self.net[0](x)  # (T, 4C)
+        post = self.net[1](pre)  # (T, 4C)
+        r.keep(name + ".hook_pre", pre)
+        r.keep(name + ".hook_post", post)
+        return self.net[2](post)
 
 
 class Block(nn.Module):
@@ -245,19 +281,21 @@ class Block(nn.Module):
         self.ln2 = LayerNorm(cfg.n_embd, cfg.bias)
         self.ffwd = FeedForward(cfg)
 
-    def forward(self, x: torch.Tensor, rec: dict | None = None, name: str = "") -> torch.Tensor:
-        if rec is None:  # the plain path, also what nn.Sequential calls
-            x = x + self.sa(self.ln1(x))
-            return x + self.ffwd(self.ln2(x))
-        rec[name + ".hook_resid_pre"] = x
-        attn_out = self.sa(self.ln1.forward_recorded(x, rec, name + ".ln1"), rec, name + ".attn")
-        rec[name + ".hook_attn_out"] = attn_out
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.sa(self.ln1(x))
+        return x + self.ffwd(self.ln2(x))
+
+    def record(self, x: torch.Tensor, r: "Recording", name: str) -> torch.Tensor:
+        """The same computation on one sequence x (T, C), keeping every intermediate in ``r``."""
+        r.keep(name + ".hook_resid_pre", x)
+        attn_out = self.sa.record(self.ln1.record(x, r, name + ".ln1"), r, name + ".attn")
+        r.keep(name + ".hook_attn_out", attn_out)
         x = x + attn_out
-        rec[name + ".hook_resid_mid"] = x
-        mlp_out = self.ffwd(self.ln2.forward_recorded(x, rec, name + ".ln2"), rec, name + ".mlp")
-        rec[name + ".hook_mlp_out"] = mlp_out
+        r.keep(name + ".hook_resid_mid", x)
+        mlp_out = self.ffwd.record(self.ln2.record(x, r, name + ".ln2"), r, name + ".mlp")
+        r.keep(name + ".hook_mlp_out", mlp_out)
         x = x + mlp_out
-        rec[name + ".hook_resid_post"] = x
+        r.keep(name + ".hook_resid_post", x)
         return x
 
 
@@ -293,7 +331,7 @@ class GPT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None, rec: dict | None = None
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         B, T = idx.shape
         if T > self.config.block_size:
@@ -303,20 +341,36 @@ class GPT(nn.Module):
         x = tok + pos  # (B, T, C)
         if self.drop is not None:
             x = self.drop(x)
-        if rec is None:
-            x = self.blocks(x)
-            x = self.ln_f(x)
-        else:
-            rec["hook_embed"] = tok
-            rec["hook_pos_embed"] = pos
-            for i, block in enumerate(self.blocks):
-                x = block(x, rec, f"blocks.{i}")
-            x = self.ln_f.forward_recorded(x, rec, "ln_final")
+        x = self.blocks(x)
+        x = self.ln_f(x)
         logits = self.lm_head(x)  # (B, T, V)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.view(B * T, -1), targets.view(B * T))
         return logits, loss
+
+    @torch.inference_mode()
+    def record(self, idx: torch.Tensor, r: Recording | None = None) -> tuple[torch.Tensor, Recording]:
+        """The inference forward pass of one sequence ``idx`` (T,) that hands every activation to ``r``.
+
+        Returns the logits (T, V) and the ``Recording`` (a plain one that keeps the tensors unless
+        one is given). Dropout is never applied, whatever ``self.training`` says: this is the model
+        as it predicts."""
+        T = idx.shape[0]
+        if T > self.config.block_size:
+            raise ValueError(f"sequence of length {T} exceeds block_size {self.config.block_size}")
+        r = Recording() if r is None else r
+        tok = self.token_embedding_table(idx)  # (T, C)
+        pos = self.position_embedding_table.weight[:T].clone()  # (T, C), a copy: the weights may change later
+        r.keep("hook_embed", tok)
+        r.keep("hook_pos_embed", pos)
+        x = tok + pos  # (T, C)
+        for i, block in enumerate(self.blocks):
+            r.residual(i, x)
+            x = block.record(x, r, f"blocks.{i}")
+        r.residual(len(self.blocks), x)
+        x = self.ln_f.record(x, r, "ln_final")
+        return self.lm_head(x), r  # (T, V)
 
     @torch.no_grad()
     def generate(

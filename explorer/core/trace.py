@@ -48,8 +48,9 @@ from typing import Mapping
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from .model import GPT, GPTConfig
+from .model import GPT, GPTConfig, Recording
 from .stats import LN_EPS, LayerNormStats
 from .tokenizer import CharTokenizer, display_char
 
@@ -179,38 +180,110 @@ def ln_modules(n_layer: int) -> list[str]:
     return ln_sites(n_layer)[:-1] + ["ln_f"]
 
 
-def _mean_std(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row mean and population std over the last axis, (T, C) → (T,), (T,).
-
-    LayerNorm's own kernel with no affine step and eps = 0 returns exactly these (as mean and
-    1/std) in one fast pass; ``Tensor.var`` is several times slower than the LayerNorm itself on CPU."""
-    _, mean, rstd = torch.native_layer_norm(x, x.shape[-1:], None, None, 0.0)
-    return mean.squeeze(-1), rstd.reciprocal().squeeze(-1)  # a zero-variance row has rstd inf → std 0
-
-
 def _ln_vectors(params: Mapping[str, np.ndarray], prefix: str, C: int) -> tuple[np.ndarray, np.ndarray]:
     """Gain and bias of one LayerNorm (a LayerNorm without bias reports zeros)."""
     bias = params.get(prefix + ".bias")
     return params[prefix + ".weight"], bias if bias is not None else _frozen(np.zeros(C, np.float32))
 
 
-def _ln_stats_all(rec: dict, params: Mapping[str, np.ndarray], cfg: GPTConfig) -> dict[str, LayerNormStats]:
-    L, C = cfg.n_layer, cfg.n_embd
-    sites = ln_sites(L)
-    ins = torch.stack([rec[ln_site_input(s, L)][0] for s in sites])  # (S, T, C)
-    outs = torch.stack([rec[f"{s}.hook_normalized"][0] for s in sites])  # (S, T, C)
-    in_mean, in_std = _mean_std(ins)  # (S, T) each
-    out_mean, out_std = _mean_std(outs)  # (S, T) each
-    in_norm = torch.sqrt(C * (in_std * in_std + in_mean * in_mean))  # ‖x‖ = sqrt(C·(σ² + μ²)), (S, T)
-    in_mean, in_std, in_norm, out_mean, out_std = (t.numpy() for t in (in_mean, in_std, in_norm, out_mean, out_std))
-    result = {}
-    for j, (site, prefix) in enumerate(zip(sites, ln_modules(L))):
-        gain, bias = _ln_vectors(params, prefix, C)
-        result[site] = LayerNormStats(
-            site=site, in_mean=_frozen(in_mean[j]), in_std=_frozen(in_std[j]), in_norm=_frozen(in_norm[j]),
-            out_mean=_frozen(out_mean[j]), out_std=_frozen(out_std[j]), gain=gain, bias=bias, eps=LN_EPS,
-        )
-    return result
+def _readonly(t: torch.Tensor) -> np.ndarray:
+    """A read-only numpy view of a contiguous CPU tensor (no copy; the array keeps the tensor alive)."""
+    a = t.numpy()
+    a.flags.writeable = False
+    return a
+
+
+class _TraceRecording(Recording):
+    """Turns what ``GPT.record`` hands over into what a Trace holds, in as few tensor operations as
+    possible: on a CPU each one costs several microseconds more than its arithmetic once a trace
+    has filled the caches, so the statistics are gathered per site and computed in one go.
+
+    * Activations become read-only numpy views as they arrive (no copies).
+    * LayerNorm inputs: the forward's own kernel returns their mean and 1/sqrt(σ² + ε), so
+      ``hook_scale`` and σ = sqrt(scale² − ε) (clamped at 0) need no pass over the activations.
+    * LayerNorm outputs: the kernel runs once more on each (no affine step, ε = 0), returning the
+      output's mean and 1/std in one pass while the output is still in cache.
+    * The logit lens ``lm_head(ln_f(x))`` of every residual stream but the last is one LayerNorm
+      and one matmul over the stacked streams; its last row is the model's own logits."""
+
+    def __init__(self, module: GPT) -> None:
+        super().__init__()
+        self.arrays: dict[str, np.ndarray | None] = {}
+        self.sites: list[str] = []
+        self.in_mean: list[torch.Tensor] = []  # per site, (T, 1), in forward order
+        self.in_rstd: list[torch.Tensor] = []
+        self.out_mean: list[torch.Tensor] = []
+        self.out_rstd: list[torch.Tensor] = []
+        self.residuals: list[torch.Tensor] = []  # (T, C) after 0 … n_layer − 1 blocks
+        self._n_layer = module.config.n_layer
+        self._unit = _unit_affine(module.config.n_embd)
+
+    def keep(self, name: str, t: torch.Tensor) -> None:
+        self.arrays[name] = _readonly(t)
+
+    def layernorm(self, site: str, out: torch.Tensor, mean: torch.Tensor, rstd: torch.Tensor) -> None:
+        self.arrays[site + ".hook_scale"] = None  # filled in by ln_stats(), keeping the forward order
+        self.keep(site + ".hook_normalized", out)
+        self.sites.append(site)
+        self.in_mean.append(mean)
+        self.in_rstd.append(rstd)
+        _, out_mean, out_rstd = torch.native_layer_norm(out, out.shape[-1:], *self._unit, 0.0)
+        self.out_mean.append(out_mean)
+        self.out_rstd.append(out_rstd)  # a zero-variance row gives inf here, so std 0
+
+    def residual(self, depth: int, x: torch.Tensor) -> None:
+        if depth < self._n_layer:
+            self.residuals.append(x)
+
+    def logit_lens(self, module: GPT, logits: torch.Tensor) -> np.ndarray:
+        L = len(self.residuals)
+        T, V = logits.shape
+        lens = torch.empty((L + 1, T, V))
+        ln_f, head = module.ln_f, module.lm_head
+        resid = torch.stack(self.residuals)  # (L, T, C)
+        normed = F.layer_norm(resid, ln_f.normalized_shape, ln_f.weight, ln_f.bias, ln_f.eps).view(L * T, -1)
+        out = lens[:L].view(L * T, V)
+        if head.bias is None:
+            torch.mm(normed, head.weight.t(), out=out)
+        else:
+            torch.addmm(head.bias, normed, head.weight.t(), out=out)
+        lens[L] = logits
+        return _readonly(lens)
+
+    def ln_stats(self, params: Mapping[str, np.ndarray], C: int) -> dict[str, LayerNormStats]:
+        """Per LayerNorm site: the input's mean, std and norm and the output's mean and std; also
+        fills in every ``hook_scale``. Small (S, T) arrays, so plain numpy."""
+        in_mean = np.ascontiguousarray(torch.cat(self.in_mean, dim=1).numpy().T)  # (S, T)
+        scale = 1.0 / torch.cat(self.in_rstd, dim=1).numpy().T  # (S, T), sqrt(σ² + ε)
+        in_var = np.maximum(scale * scale - np.float32(LN_EPS), 0.0, dtype=np.float32)
+        in_std = np.sqrt(in_var)
+        in_norm = np.sqrt((in_var + in_mean * in_mean) * np.float32(C))  # ‖x‖ = sqrt(C·(σ² + μ²))
+        out_mean = np.ascontiguousarray(torch.cat(self.out_mean, dim=1).numpy().T)
+        out_std = 1.0 / torch.cat(self.out_rstd, dim=1).numpy().T
+        for a in (in_mean, scale, in_std, in_norm, out_mean, out_std):
+            a.flags.writeable = False  # rows and columns of a read-only array are read-only views
+        n_layer = self._n_layer
+        result = {}
+        for j, (site, prefix) in enumerate(zip(self.sites, ln_modules(n_layer))):
+            self.arrays[site + ".hook_scale"] = scale[j][:, None]  # (T, 1)
+            gain, bias = _ln_vectors(params, prefix, C)
+            result[site] = LayerNormStats(
+                site=site, in_mean=in_mean[j], in_std=in_std[j], in_norm=in_norm[j],
+                out_mean=out_mean[j], out_std=out_std[j], gain=gain, bias=bias, eps=LN_EPS,
+            )
+        return result
+
+
+_UNIT_AFFINE: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _unit_affine(C: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gain 1 and bias 0 of width C: the LayerNorm kernel runs faster with an affine step than without."""
+    unit = _UNIT_AFFINE.get(C)
+    if unit is None:
+        with torch.inference_mode():
+            unit = _UNIT_AFFINE[C] = (torch.ones(C), torch.zeros(C))
+    return unit
 
 
 def _empty_trace_parts(cfg: GPTConfig, params: Mapping[str, np.ndarray]) -> dict:
@@ -252,34 +325,16 @@ def _keep_freed_memory() -> None:
         pass
 
 
-@torch.inference_mode()
-def record(module: GPT, ids: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Run ``module`` on ``ids`` (1, T) with recording on. Returns (logits (1, T, V), activations)."""
-    _keep_freed_memory()
-    rec: dict[str, torch.Tensor] = {}
-    logits, _ = module(ids, rec=rec)
-    return logits, rec
-
-
 def _recorded_parts(module: GPT, idx: torch.Tensor, params: Mapping[str, np.ndarray]) -> dict:
-    """One recorded forward pass over ``idx`` (1, T), turned into the read-only arrays of a Trace."""
-    cfg = module.config
-    L, T, V = cfg.n_layer, idx.shape[1], cfg.vocab_size
-    logits, rec = record(module, idx)
+    """One recorded forward pass over ``idx`` (T,), turned into the read-only arrays of a Trace."""
+    _keep_freed_memory()
     with torch.inference_mode():
-        # numpy views of the recorded tensors (no copy; hook_z is already contiguous (T, H, hs))
-        acts = {name: _frozen((t if name == "hook_pos_embed" else t[0]).numpy()) for name, t in rec.items()}
-        probs = torch.softmax(logits[0], dim=-1)  # (T, V)
-        # logit lens: lm_head(ln_f(·)) of the embedding output and of every block's output but the last,
-        # whose lens is the model's own logits
-        lens = np.empty((L + 1, T, V), np.float32)
-        resid = torch.stack([rec["blocks.0.hook_resid_pre"][0]] +
-                            [rec[f"blocks.{i}.hook_resid_post"][0] for i in range(L - 1)])  # (L, T, C)
-        lens[:L] = module.lm_head(module.ln_f(resid)).numpy()  # (L, T, V)
-        lens[L] = logits[0].numpy()
+        r = _TraceRecording(module)
+        logits, _ = module.record(idx, r)  # (T, V)
+        ln_stats = r.ln_stats(params, module.config.n_embd)
         return dict(
-            logits=_frozen(logits[0].numpy()), probs=_frozen(probs.numpy()), acts=acts,
-            ln_stats=_ln_stats_all(rec, params, cfg), logit_lens=_frozen(lens),
+            acts=r.arrays, logits=_readonly(logits), probs=_readonly(torch.softmax(logits, dim=-1)),
+            ln_stats=ln_stats, logit_lens=r.logit_lens(module, logits),
         )
 
 
@@ -304,17 +359,10 @@ def trace_text(
         ids_list, positions = ids_list[cropped:], positions[cropped:]
     T = len(ids_list)
     params = dict(params) if params is not None else model_params(module)
-    was_training = module.training
-    if was_training:  # module.eval() walks every submodule: skip it when there is nothing to change
-        module.eval()
-    try:
-        if T == 0:
-            parts = _empty_trace_parts(cfg, params)
-        else:
-            parts = _recorded_parts(module, torch.tensor([ids_list], dtype=torch.long), params)
-    finally:
-        if was_training:
-            module.train()
+    if T == 0:
+        parts = _empty_trace_parts(cfg, params)
+    else:  # GPT.record is the inference pass (no dropout) whatever module.training says
+        parts = _recorded_parts(module, torch.tensor(ids_list, dtype=torch.long), params)
     return Trace(
         text=text,
         tokens=tuple(tokenizer.vocab[i] for i in ids_list),

@@ -247,3 +247,64 @@ def test_trace_follows_weight_changes(model):
     version = model.weights_version
     model.load_snapshot(snap)
     assert model.weights_version == version + 1 and model.trace("First").weights_version == version + 1
+
+
+def test_gpt_record_hands_every_activation_to_the_recording_in_forward_order(model):
+    from explorer.core.model import Recording
+
+    class Spy(Recording):
+        def __init__(self):
+            super().__init__()
+            self.events = []
+
+        def layernorm(self, site, out, mean, rstd):
+            self.events.append(("ln", site))
+            super().layernorm(site, out, mean, rstd)
+
+        def residual(self, depth, x):
+            self.events.append(("resid", depth))
+            self.acts[f"resid{depth}"] = x
+
+    cfg, trace = model.config, model.trace(PROMPT)
+    spy = Spy()
+    logits, r = model.module.record(torch.tensor(list(trace.ids)), spy)
+    assert r is spy and logits.shape == (trace.T, cfg.vocab_size)
+    np.testing.assert_allclose(logits.numpy(), trace.logits, atol=1e-6)
+    names = [n for n in r.acts if not n.startswith("resid")]
+    assert names == list(trace.acts)  # the same names in the same (forward) order
+    for n in names:
+        np.testing.assert_allclose(r.acts[n].numpy(), trace.acts[n], atol=1e-6, err_msg=n)
+    for d in range(cfg.n_layer + 1):
+        np.testing.assert_array_equal(r.acts[f"resid{d}"].numpy(), trace.resid(d))
+    L = cfg.n_layer
+    want = [("resid", 0)]
+    for i in range(L):
+        want += [("ln", f"blocks.{i}.ln1"), ("ln", f"blocks.{i}.ln2"), ("resid", i + 1)]
+    assert spy.events == want + [("ln", "ln_final")]
+    plain, _ = model.module.record(torch.tensor(list(trace.ids)))  # no recording given: a plain one
+    np.testing.assert_array_equal(plain.numpy(), logits.numpy())
+
+
+def test_layernorm_statistics_of_a_constant_input_row(corpus_text):
+    """A constant residual vector has σ = 0 (derived from the kernel's 1/sqrt(σ² + ε), it must not go
+    negative or NaN), its norm is |c|·sqrt(C), and a LayerNorm with zero bias maps it to the zero
+    vector, whose std is exactly 0."""
+    vocab = sorted(set(corpus_text))
+    cfg = GPTConfig.lecture(vocab_size=len(vocab), block_size=8, n_layer=1, n_head=2, n_embd=16)
+    m = ExplorerModel.untrained(cfg, vocab, seed=0)
+    randomize(m.module, seed=1, scale=0.25)
+    with torch.no_grad():
+        m.module.token_embedding_table.weight[vocab.index("a")] = 0.75
+        m.module.position_embedding_table.weight[0] = 0.0
+        m.module.blocks[0].ln1.bias.zero_()
+    other = next(ch for ch in vocab if ch != "a")
+    trace = m.trace("a" + other)
+    assert trace.T == 2
+    st = trace.ln_stats["blocks.0.ln1"]
+    assert 0.0 <= st.in_std[0] <= 2e-6
+    assert st.in_mean[0] == pytest.approx(0.75, rel=1e-6)
+    assert st.in_norm[0] == pytest.approx(0.75 * 4.0, rel=1e-5)
+    np.testing.assert_array_equal(trace.acts["blocks.0.ln1.hook_normalized"][0], 0.0)
+    assert st.out_mean[0] == 0.0 and st.out_std[0] == 0.0
+    assert trace.acts["blocks.0.ln1.hook_scale"][0, 0] == pytest.approx(np.sqrt(1e-5), rel=1e-5)
+    assert st.in_std[1] > 0.01 and np.isfinite(trace.logits).all()

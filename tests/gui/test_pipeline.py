@@ -125,19 +125,23 @@ def test_the_gui_thread_never_runs_a_forward_pass(light_window, qtbot):
     window = light_window
     module = window.controller.worker.model.module
     threads = []
-    original = module.forward
+    originals = {name: getattr(module, name) for name in ("forward", "record")}  # the plain and the recorded pass
 
-    def spy(*args, **kwargs):
-        threads.append(threading.current_thread())
-        return original(*args, **kwargs)
+    def spying(original):
+        def spy(*args, **kwargs):
+            threads.append(threading.current_thread())
+            return original(*args, **kwargs)
+        return spy
 
-    module.forward = spy
+    for name, original in originals.items():
+        setattr(module, name, spying(original))
     try:
         with qtbot.waitSignal(window.controller.traceChanged, timeout=20000):
             qtbot.keyClicks(window.prompt_bar.edit, "!")
         window.controller.select(layer=1, head=1, position=2)
     finally:
-        module.forward = original
+        for name in originals:
+            delattr(module, name)
     assert threads and all(t is not threading.main_thread() for t in threads)
 
 
