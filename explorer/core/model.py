@@ -228,16 +228,19 @@ class CausalSelfAttention(nn.Module):
 
     def record(self, x: torch.Tensor, r: "Recording", name: str) -> torch.Tensor:
         """Inference pass of one sequence x (T, C) that keeps the scores, the pattern and z."""
+        # (one sequence, so few and cheap tensor operations: F.linear rather than module calls, one view for q, k, v)
         T, C = x.shape
         H, hs = self.n_head, self.head_size
-        q, k, v = (t.view(T, H, hs).transpose(0, 1) for t in self.qkv(x).split(C, dim=1))  # (H, T, hs) each
+        qkv = F.linear(x, self.qkv.weight, self.qkv.bias)  # (T, 3C) = [q | k | v]
+        q, k, v = qkv.view(T, 3, H, hs).permute(1, 2, 0, 3).unbind(0)  # (H, T, hs) each
         scores = self._scores(q, k)  # (H, T, T)
         pattern = F.softmax(scores, dim=-1)  # (H, T, T)
-        z = torch.bmm(pattern, v).transpose(0, 1).contiguous()  # (T, H, hs)
+        z = torch.empty((T, H, hs), dtype=x.dtype, device=x.device)
+        torch.bmm(pattern, v, out=z.transpose(0, 1))  # written straight into the (T, H, hs) layout
         r.keep(name + ".hook_attn_scores", scores)
         r.keep(name + ".hook_pattern", pattern)
         r.keep(name + ".hook_z", z)
-        return self.proj(z.view(T, C))  # heads side by side, as torch.cat does
+        return F.linear(z.view(T, C), self.proj.weight, self.proj.bias)  # heads side by side, as torch.cat does
 
 
 class FeedForward(nn.Module):
@@ -264,11 +267,12 @@ class FeedForward(nn.Module):
 
     def record(self, x: torch.Tensor, r: "Recording", name: str) -> torch.Tensor:
         """Inference pass of one sequence x (T, C) that keeps the hidden layer before and after the activation."""
-        pre = self.net[0](x)  # (T, 4C)
-        post = self.net[1](pre)  # (T, 4C)
+        fc, act, out = self.net[0], self.net[1], self.net[2]
+        pre = F.linear(x, fc.weight, fc.bias)  # (T, 4C)
+        post = torch.relu(pre) if isinstance(act, nn.ReLU) else act(pre)  # (T, 4C)
         r.keep(name + ".hook_pre", pre)
         r.keep(name + ".hook_post", post)
-        return self.net[2](post)
+        return F.linear(post, out.weight, out.bias)
 
 
 class Block(nn.Module):
@@ -360,7 +364,7 @@ class GPT(nn.Module):
         if T > self.config.block_size:
             raise ValueError(f"sequence of length {T} exceeds block_size {self.config.block_size}")
         r = Recording() if r is None else r
-        tok = self.token_embedding_table(idx)  # (T, C)
+        tok = F.embedding(idx, self.token_embedding_table.weight)  # (T, C)
         pos = self.position_embedding_table.weight[:T].clone()  # (T, C), a copy: the weights may change later
         r.keep("hook_embed", tok)
         r.keep("hook_pos_embed", pos)
@@ -370,7 +374,7 @@ class GPT(nn.Module):
             x = block.record(x, r, f"blocks.{i}")
         r.residual(len(self.blocks), x)
         x = self.ln_f.record(x, r, "ln_final")
-        return self.lm_head(x), r  # (T, V)
+        return F.linear(x, self.lm_head.weight, self.lm_head.bias), r  # (T, V)
 
     @torch.no_grad()
     def generate(
