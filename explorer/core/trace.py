@@ -201,7 +201,7 @@ class _TraceRecording(Recording):
     * Activations become read-only numpy views as they arrive (no copies).
     * LayerNorm inputs: the forward's own kernel returns their mean and 1/sqrt(σ² + ε), so
       ``hook_scale`` and σ = sqrt(scale² − ε) (clamped at 0) need no pass over the activations.
-    * LayerNorm outputs: the kernel runs once more on each (no affine step, ε = 0), returning the
+    * LayerNorm outputs: the kernel runs once more on each (gain 1, bias 0, ε = 0), returning the
       output's mean and 1/std in one pass while the output is still in cache.
     * The logit lens ``lm_head(ln_f(x))`` of every residual stream but the last is one LayerNorm
       and one matmul over the stacked streams; its last row is the model's own logits."""
@@ -253,13 +253,16 @@ class _TraceRecording(Recording):
     def ln_stats(self, params: Mapping[str, np.ndarray], C: int) -> dict[str, LayerNormStats]:
         """Per LayerNorm site: the input's mean, std and norm and the output's mean and std; also
         fills in every ``hook_scale``. Small (S, T) arrays, so plain numpy."""
-        in_mean = np.ascontiguousarray(torch.cat(self.in_mean, dim=1).numpy().T)  # (S, T)
-        scale = 1.0 / torch.cat(self.in_rstd, dim=1).numpy().T  # (S, T), sqrt(σ² + ε)
+        def by_site(columns: list[torch.Tensor]) -> np.ndarray:  # S tensors (T, 1) → a C-ordered (S, T) array
+            return np.ascontiguousarray(torch.cat(columns, dim=1).numpy().T)
+
+        in_mean = by_site(self.in_mean)
+        scale = 1.0 / by_site(self.in_rstd)  # sqrt(σ² + ε)
         in_var = np.maximum(scale * scale - np.float32(LN_EPS), 0.0, dtype=np.float32)
         in_std = np.sqrt(in_var)
         in_norm = np.sqrt((in_var + in_mean * in_mean) * np.float32(C))  # ‖x‖ = sqrt(C·(σ² + μ²))
-        out_mean = np.ascontiguousarray(torch.cat(self.out_mean, dim=1).numpy().T)
-        out_std = 1.0 / torch.cat(self.out_rstd, dim=1).numpy().T
+        out_mean = by_site(self.out_mean)
+        out_std = 1.0 / by_site(self.out_rstd)
         for a in (in_mean, scale, in_std, in_norm, out_mean, out_std):
             a.flags.writeable = False  # rows and columns of a read-only array are read-only views
         n_layer = self._n_layer

@@ -50,6 +50,10 @@ def test_activation_names_and_shapes(model):
         assert list(trace.acts) == list(want)  # the same names, in forward order
         assert {k: v.shape for k, v in trace.acts.items()} == want
         assert all(a.dtype == np.float32 for a in trace.acts.values())
+        assert all(a.flags.c_contiguous and not a.flags.writeable for a in trace.acts.values())
+        for st in trace.ln_stats.values():
+            for a in (st.in_mean, st.in_std, st.in_norm, st.out_mean, st.out_std):
+                assert a.dtype == np.float32 and a.flags.c_contiguous and not a.flags.writeable
     names = set(trace.acts)
     for i in range(cfg.n_layer):  # the TransformerLens names the issue lists, spelled out
         for n in ("hook_resid_pre", "hook_resid_mid", "hook_resid_post", "ln1.hook_scale", "ln1.hook_normalized",
