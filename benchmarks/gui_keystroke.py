@@ -47,7 +47,6 @@ def main(argv=None) -> int:
 
     import tempfile
 
-
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
     from explorer.gui.app import make_app
 

@@ -12,7 +12,7 @@ checkpoint loader, and times at T = block_size:
 * ``bare``: GPT Explorer's own forward pass without recording (batched heads, fused attention),
   for scale: the part of the trace's time that is the model itself.
 
-The two are timed alternately, so a change in machine load affects both alike, and each run is
+The three are timed in turn, so a change in machine load affects them alike, and each run is
 timed by the process's CPU time (``time.process_time``) with one torch thread by default, which
 other programs on a busy machine disturb far less than wall-clock time. The medians and their
 ratio are printed (wall-clock medians beside them). Targets: small <= 0.65x, lecture size <= 1.0x.

@@ -269,7 +269,7 @@ class FeedForward(nn.Module):
         """Inference pass of one sequence x (T, C) that keeps the hidden layer before and after the activation."""
         fc, act, out = self.net[0], self.net[1], self.net[2]
         pre = F.linear(x, fc.weight, fc.bias)  # (T, 4C)
-        post = torch.relu(pre) if isinstance(act, nn.ReLU) else act(pre)  # (T, 4C)
+        post = act(pre)  # (T, 4C)
         r.keep(name + ".hook_pre", pre)
         r.keep(name + ".hook_post", post)
         return F.linear(post, out.weight, out.bias)

@@ -48,7 +48,6 @@ from typing import Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .model import GPT, GPTConfig, Recording
 from .stats import LN_EPS, LayerNormStats
@@ -186,13 +185,6 @@ def _ln_vectors(params: Mapping[str, np.ndarray], prefix: str, C: int) -> tuple[
     return params[prefix + ".weight"], bias if bias is not None else _frozen(np.zeros(C, np.float32))
 
 
-def _readonly(t: torch.Tensor) -> np.ndarray:
-    """A read-only numpy view of a contiguous CPU tensor (no copy; the array keeps the tensor alive)."""
-    a = t.numpy()
-    a.flags.writeable = False
-    return a
-
-
 class _TraceRecording(Recording):
     """Turns what ``GPT.record`` hands over into what a Trace holds, in as few tensor operations as
     possible: on a CPU each one costs several microseconds more than its arithmetic once a trace
@@ -219,7 +211,7 @@ class _TraceRecording(Recording):
         self._unit = _unit_affine(module.config.n_embd)
 
     def keep(self, name: str, t: torch.Tensor) -> None:
-        self.arrays[name] = _readonly(t)
+        self.arrays[name] = _frozen(t.numpy())
 
     def layernorm(self, site: str, out: torch.Tensor, mean: torch.Tensor, rstd: torch.Tensor) -> None:
         self.arrays[site + ".hook_scale"] = None  # filled in by ln_stats(), keeping the forward order
@@ -239,16 +231,15 @@ class _TraceRecording(Recording):
         L = len(self.residuals)
         T, V = logits.shape
         lens = torch.empty((L + 1, T, V))
-        ln_f, head = module.ln_f, module.lm_head
-        resid = torch.stack(self.residuals)  # (L, T, C)
-        normed = F.layer_norm(resid, ln_f.normalized_shape, ln_f.weight, ln_f.bias, ln_f.eps).view(L * T, -1)
+        head = module.lm_head
+        normed = module.ln_f(torch.stack(self.residuals)).view(L * T, -1)  # (L·T, C)
         out = lens[:L].view(L * T, V)
         if head.bias is None:
             torch.mm(normed, head.weight.t(), out=out)
         else:
             torch.addmm(head.bias, normed, head.weight.t(), out=out)
         lens[L] = logits
-        return _readonly(lens)
+        return _frozen(lens.numpy())
 
     def ln_stats(self, params: Mapping[str, np.ndarray], C: int) -> dict[str, LayerNormStats]:
         """Per LayerNorm site: the input's mean, std and norm and the output's mean and std; also
@@ -336,7 +327,7 @@ def _recorded_parts(module: GPT, idx: torch.Tensor, params: Mapping[str, np.ndar
         logits, _ = module.record(idx, r)  # (T, V)
         ln_stats = r.ln_stats(params, module.config.n_embd)
         return dict(
-            acts=r.arrays, logits=_readonly(logits), probs=_readonly(torch.softmax(logits, dim=-1)),
+            acts=r.arrays, logits=_frozen(logits.numpy()), probs=_frozen(torch.softmax(logits, dim=-1).numpy()),
             ln_stats=ln_stats, logit_lens=r.logit_lens(module, logits),
         )
 
