@@ -81,19 +81,17 @@ class GridOverlay(pg.GraphicsObject):
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         theme = g.theme
         thin = pg.mkPen(theme.grid, width=1)
-        sel_l, sel_h = g.selected
         boxes = {(layer, h): tr.mapRect(g.cell_view_rect(layer, h)) for layer in range(L) for h in range(H)}
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.setPen(thin)
         for box in boxes.values():
             p.drawRect(box)
-        show = g.show_entropy and g.entropy_texts
-        if show:
+        if g.show_entropy and g.entropy_texts:
             font = QFont(g.font_for_numbers)
             fm = QFontMetricsF(font)
             p.setFont(font)
             for (layer, h), box in boxes.items():
-                text = g.entropy_texts[layer][h]
+                text = g.entropy_text(layer, h)
                 if not text:
                     continue
                 w, hh = fm.horizontalAdvance(text) + 6, fm.height() + 2
@@ -105,9 +103,8 @@ class GridOverlay(pg.GraphicsObject):
                 p.drawText(label, Qt.AlignmentFlag.AlignCenter, text)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         p.setPen(outline_pen(theme, width=3.5))
-        for (layer, h), box in boxes.items():
-            if layer == sel_l and (sel_h is None or h == sel_h):
-                p.drawRect(box)
+        for cell in g.outlined():
+            p.drawRect(boxes[cell])
         p.restore()
 
 
