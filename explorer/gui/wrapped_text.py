@@ -50,10 +50,12 @@ class WrappedText(QWidget):
             self.update()
 
     def _text_height(self, width: int) -> int:
+        """Height of the text wrapped at the width paintEvent draws it in (the widget's less 1 px a side)."""
+        inner = max(1, width - 2)
         if self._doc is not None:
-            self._doc.setTextWidth(max(1, width))
+            self._doc.setTextWidth(inner)
             return int(self._doc.size().height() + 0.999)
-        rect = self.fontMetrics().boundingRect(QRect(0, 0, max(1, width), 100000), self._FLAGS, self._text or " ")
+        rect = self.fontMetrics().boundingRect(QRect(0, 0, inner, 100000), self._FLAGS, self._text or " ")
         return rect.height()
 
     def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt API)

@@ -86,3 +86,20 @@ def test_flow_layout_minimum_covers_its_wrapped_rows(qtbot):
     box.resize(160, 600)
     qtbot.waitUntil(lambda: bar.minimumSizeHint().height() > 2 * wide, timeout=2000)
     assert bar.height() >= flow.heightForWidth(bar.width()) - 1
+
+
+def test_the_height_is_that_of_the_text_as_drawn(qtbot):
+    """The text is drawn 1 px in from each side, so a width that only just fits it on one line
+    wraps it when drawn: the widget must be two lines tall there, not one (the second line clipped)."""
+    from PySide6.QtCore import QRect
+
+    from explorer.gui.wrapped_text import WrappedText as W
+
+    words = "entropy 1.23 nats after position 3"
+    for widget in (W(words), W(words, rich=True)):
+        qtbot.addWidget(widget)
+        one_line = widget.heightForWidth(4000)
+        fm = widget.fontMetrics()
+        fits = fm.boundingRect(QRect(0, 0, 4000, 1000), W._FLAGS, words).width()
+        assert widget.heightForWidth(fits + 1) > one_line  # drawn in fits − 1 px: two lines
+        assert widget.heightForWidth(fits + 8) == one_line
