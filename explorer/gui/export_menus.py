@@ -29,6 +29,7 @@ from .export_dialogs import (SET_DIR_KEY, SIZES, _status, context_for, copy_view
                              export_panel_data, export_trace_dialog, view_at)
 from .export_render import ExportError
 from .export_set import FigureSetResult, destination_state, export_figure_set
+from .wrapped_text import WrappedText
 
 
 def export_command(*, source: str | None, context, out: str | Path, formats, scale, width, keep_theme: bool,
@@ -341,7 +342,16 @@ def build_panel_menu(panel, child: QWidget | None = None) -> QMenu | None:
     menu.setToolTipsVisible(True)
     menu.addSection(view.title if len(view.title) <= 60 else view.title[:59] + "…")
     _panel_actions(panel, view, menu)
+    if isinstance(child, WrappedText) and child.plain_text():
+        menu.addSeparator()
+        menu.addAction("Copy text", lambda: _copy_text(panel, child.plain_text()))
     return menu
+
+
+def _copy_text(panel, text: str) -> None:
+    """Put a caption's or a summary's text on the clipboard (they are drawn, not selectable)."""
+    QApplication.clipboard().setText(text)
+    _status(panel, "Copied the text to the clipboard")
 
 
 def show_panel_menu(panel, global_pos, child: QWidget | None = None) -> bool:

@@ -35,6 +35,10 @@ class WrappedText(QWidget):
     def text(self) -> str:
         return self._text
 
+    def plain_text(self) -> str:
+        """The text as a reader sees it (the HTML of a ``rich=True`` one without its markup)."""
+        return self._doc.toPlainText() if self._doc is not None else self._text
+
     def setText(self, text: str) -> None:  # noqa: N802 (QLabel's name, so callers read alike)
         if text == self._text:
             return
@@ -71,8 +75,7 @@ class WrappedText(QWidget):
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
         fm = self.fontMetrics()
-        plain = self._doc.toPlainText() if self._doc is not None else self._text
-        width = min(fm.horizontalAdvance(plain) + 4, 60 * fm.averageCharWidth())
+        width = min(fm.horizontalAdvance(self.plain_text()) + 4, 60 * fm.averageCharWidth())
         return QSize(width, self.heightForWidth(width))
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt API)

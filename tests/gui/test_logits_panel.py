@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QContextMenuEvent, QGuiApplication
+from PySide6.QtWidgets import QApplication, QMenu
 
 from explorer import ExplorerModel, GPTConfig
 from explorer.core.model import sampling_probs
 from explorer.gui import theme as th
+from explorer.gui.export_menus import build_panel_menu
 from explorer.gui.panels._logits_sampling import sampling_distribution
 from explorer.gui.panels.logits import LogitsPanel
 from explorer.gui.selection import EMBED, Selection
@@ -95,6 +97,27 @@ def test_true_next_character_is_highlighted_with_its_probability(panel, tiny_mod
     panel.set_selection(Selection(position=None))
     assert panel.bars.data.actual is None
     assert "not in the prompt yet" in panel.summary.text()
+
+
+def test_right_click_on_the_summary_copies_its_text(panel, tiny_model):
+    panel.set_selection(Selection(position=3))
+    panel.set_trace(tiny_model.trace(PROMPT))
+    summary = panel.summary
+    assert summary.text().startswith("After position 3")
+    pos = QPoint(10, summary.height() // 2)
+    ev = QContextMenuEvent(QContextMenuEvent.Reason.Mouse, pos, summary.mapToGlobal(pos))
+    QApplication.sendEvent(summary, ev)  # the summary ignores it; the panel's menu opens
+    popup = QApplication.activePopupWidget()
+    assert isinstance(popup, QMenu)
+    actions = {a.text(): a for a in popup.actions() if not a.isSeparator()}
+    assert {"Export view…", "Copy image", "Copy text"} <= set(actions)
+    QGuiApplication.clipboard().clear()
+    actions["Copy text"].trigger()
+    popup.close()
+    assert QGuiApplication.clipboard().text() == summary.text()
+    # over a plot there is nothing to copy as text
+    bars_menu = build_panel_menu(panel, panel.bars)
+    assert "Copy text" not in [a.text() for a in bars_menu.actions()]
 
 
 def test_character_outside_top_k_is_added_after_a_gap(panel, tiny_model):
